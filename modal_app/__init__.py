@@ -1,0 +1,1 @@
+"""pippa's deployable Modal app."""

@@ -1,0 +1,3 @@
+from pippa_cli.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `pippa` command: thin Typer commands over the importable core."""

@@ -1,0 +1,87 @@
+"""The `pippa` entry point: wires the commands and turns exceptions into `Error:` lines."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from pippa_cli import __version__
+from pippa_cli.cli import enhance
+from pippa_cli.cli.options import debug_enabled, state
+from pippa_cli.errors import PippaError
+
+
+class PippaGroup(TyperGroup):
+    """One place that reports every error the same way (modal's cli/_suggest.py style)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from typer._click.exceptions import ClickException
+
+        state.debug = False
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
+            raise
+        except PippaError as exc:
+            _print_traceback_if_debug()
+            from pippa_cli.output import report_error
+
+            report_error(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            _print_traceback_if_debug()
+            from pippa_cli.output import report_error
+
+            report_error(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "Run again with --debug for the full traceback, and report it if it persists.",
+            )
+            raise typer.Exit(1) from None
+
+
+def _print_traceback_if_debug() -> None:
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
+app = typer.Typer(
+    cls=PippaGroup,
+    name="pippa",
+    help="Turn a sentence into a short video: Groq enhances the prompt, LTX-Video renders it "
+    "on Modal or your own GPU.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: fast to print, nothing to strip in a pipe
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"pippa {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_version,
+                     is_eager=True),
+    ] = False,
+) -> None:
+    """Turn a sentence into a short video from your shell."""
+
+
+app.command("enhance", no_args_is_help=False)(enhance.enhance)
+
+
+def main() -> None:
+    app(prog_name="pippa")

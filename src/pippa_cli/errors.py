@@ -1,0 +1,39 @@
+"""The errors pippa reports to users.
+
+    PippaError            exit 1: something went wrong at run time
+    ├── UsageError        exit 2: the request itself is wrong; nothing was spent
+    ├── EnhancementError  the LLM could not enhance the prompt (only raised with --strict)
+    ├── BackendError      the render backend failed (Modal, local GPU)
+    └── HistoryError      the job history cannot be read or written
+
+Each carries a one-line message and, where there is one, a hint saying what to do next.
+The CLI turns them into `Error: message` plus the hint; nothing else is shown unless the
+user asked for tracebacks (--debug or PIPPA_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+
+class PippaError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(PippaError):
+    exit_code = 2
+
+
+class EnhancementError(PippaError):
+    pass
+
+
+class BackendError(PippaError):
+    pass
+
+
+class HistoryError(PippaError):
+    pass

@@ -1,0 +1,70 @@
+"""Everything pippa shows: data on stdout, progress/warnings/errors on stderr.
+
+Commands say what happened; this module decides how it looks. Rich styling and live
+progress appear only where stderr is a terminal (rich honours NO_COLOR itself).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class Output:
+    def __init__(self, *, quiet: bool = False, json_mode: bool = False) -> None:
+        self.quiet = quiet
+        self.json_mode = json_mode
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def live(self) -> bool:
+        """Whether to draw live progress (a terminal, not quiet, not --json)."""
+        return self.err.is_terminal and not self.quiet and not self.json_mode
+
+    # stdout: data only -------------------------------------------------------------
+    def data(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def data_json(self, obj: Any) -> None:
+        self.data(json.dumps(obj, ensure_ascii=False, default=str))
+
+    # stderr ------------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._say(message, style="dim")
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self._say(f"Warning: {message}", style="yellow")
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        report_error(message, hint, console=self.err)
+
+    def _say(self, message: str, style: str) -> None:
+        from rich.text import Text
+
+        self.err.print(Text(message, style=style))
+
+
+def report_error(message: str, hint: str | None = None, console: Console | None = None) -> None:
+    """`Error: message` and, on the next line, what to do about it."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+    line = Text("Error: ", style="bold red")
+    line.append(message)
+    console.print(line)
+    if hint:
+        console.print(Text(hint, style="dim"))

@@ -1,0 +1,32 @@
+"""Where pippa keeps its own files: PIPPA_HOME, else the platform's per-user dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "pippa"
+
+
+def data_dir(home: Path | None = None) -> Path:
+    """History and other state; PIPPA_HOME moves everything to one directory."""
+    root = home or _env_home()
+    if root is not None:
+        return root
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def cache_dir(home: Path | None = None) -> Path:
+    root = home or _env_home()
+    if root is not None:
+        return root / "cache"
+    from platformdirs import user_cache_path
+
+    return user_cache_path(APP_NAME, appauthor=False)
+
+
+def _env_home() -> Path | None:
+    value = os.environ.get("PIPPA_HOME", "").strip()
+    return Path(value).expanduser() if value else None

@@ -1,0 +1,72 @@
+"""pippa's configuration: flags beat the environment, which beats a `.env` file.
+
+Imported only by commands that run (pydantic-settings is too slow for `--help`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ENHANCE_MODEL = "meta-llama/llama-4-scout-17b-16e-instruct"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PIPPA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Groq, named as the groq SDK names them.
+    groq_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("groq_api_key", "GROQ_API_KEY")
+    )
+    groq_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("groq_base_url", "GROQ_BASE_URL")
+    )
+
+    enhance_model: str = DEFAULT_ENHANCE_MODEL
+    enhance_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    enhance_max_tokens: int = Field(default=500, ge=16, le=8192)
+    # Total seconds for one enhancement, retries included.
+    enhance_timeout: float = Field(default=20.0, gt=0)
+    enhance_retries: int = Field(default=2, ge=0, le=10)
+
+    backend: Literal["modal", "local"] = "modal"
+    model: str = "ltx-video"
+    modal_app: str = "pippa"
+    modal_class: str = "LTX"
+
+    home: Path | None = None
+    debug: bool = False
+
+    @property
+    def groq_key(self) -> str | None:
+        if self.groq_api_key is None:
+            return None
+        value = self.groq_api_key.get_secret_value().strip()
+        return value or None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with command-line overrides (None means 'not given on the command line')."""
+    from pydantic import ValidationError
+
+    from pippa_cli.errors import UsageError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise UsageError(
+            f"invalid setting {name}: {first['msg']}",
+            f"Check the flag, the PIPPA_{name.upper()} variable, or your .env file.",
+        ) from None

@@ -1,0 +1,31 @@
+"""Shared test fixtures: every test runs with a clean pippa environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.groq_server"]
+
+_ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No real keys, tokens or user files leak into a test; PIPPA_HOME is a temp dir.
+
+    The working directory is a fresh temp dir too, so a developer's `.env` is not read.
+    """
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) or name == "NO_COLOR":
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "pippa-home"
+    monkeypatch.setenv("PIPPA_HOME", str(home))
+    # Modal must never find a real token in tests.
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
