@@ -198,7 +198,7 @@ def _explain(exc: BaseException, settings: Settings) -> _Unavailable:
     import groq
 
     retries = settings.enhance_retries
-    tried = f" after {retries} retries" if retries else ""
+    tried = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
     if isinstance(exc, groq.AuthenticationError):
         return _Unavailable(
             "Groq rejected the API key (401)",
@@ -212,9 +212,7 @@ def _explain(exc: BaseException, settings: Settings) -> _Unavailable:
             "Set PIPPA_ENHANCE_MODEL to a model listed at https://console.groq.com/docs/models.",
         )
     if isinstance(exc, groq.RateLimitError):
-        return _Unavailable(
-            f"Groq rate limit reached (429){tried}", "Wait a minute and try again."
-        )
+        return _Unavailable(f"Groq rate limit reached (429){tried}", "Wait a minute and try again.")
     if isinstance(exc, groq.APITimeoutError):
         return _Unavailable(
             f"Groq did not answer within {settings.enhance_timeout:g} s",
@@ -236,23 +234,33 @@ def _explain(exc: BaseException, settings: Settings) -> _Unavailable:
 _FENCE = re.compile(r"^```[\w-]*\s*|\s*```$")
 _LABEL = re.compile(
     r"^(?:(?:sure|certainly|okay|ok|of course|absolutely)[,!.]?\s*)?"
-    r"(?:here(?:'s| is| are)\b[^:\n]{0,80}|(?:the\s+)?(?:enhanced|improved|rewritten|final)?"
+    r"(?:here(?:'s|’s| is| are)\b[^:\n]{0,80}|(?:the\s+)?(?:enhanced|improved|rewritten|final)?"
     r"\s*(?:video\s+)?prompt(?:\s+for\s+[^:\n]{0,60})?)\s*:\s*",
     re.IGNORECASE,
 )
 _CHATTER = re.compile(
-    r"^(?:\(?note\b|i hope\b|let me know\b|this (?:prompt|description)\b|feel free\b)",
+    r"^(?:\(?note\b|i hope\b|let me know\b|this (?:prompt|description)\b|feel free\b"
+    r"|\(?word count\b)",
     re.IGNORECASE,
 )
+# A markdown heading or a bold line on its own, e.g. "## Enhanced Video Prompt".
+_TITLE_LINE = re.compile(
+    r"^[ \t]*(?:#{1,6}[ \t]+(?P<heading>[^\n]+?)|\*\*(?P<bold>[^*\n]+)\*\*)[ \t]*(?:\n|$)",
+    re.MULTILINE,
+)
+_RULE = re.compile(r"[-*_=\s]+")  # a markdown horizontal rule such as ---
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“"}
 
 
 def clean_llm_output(text: str) -> str:
     """The enhanced prompt alone: no preamble, labels, markdown, wrapping quotes or notes."""
     text = _FENCE.sub("", text.strip())
+    text = _TITLE_LINE.sub(_drop_title, text)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     kept: list[str] = []
     for paragraph in paragraphs:
+        if _RULE.fullmatch(paragraph):
+            continue
         paragraph = paragraph.replace("**", "").replace("__", "").lstrip("#> ").strip()
         paragraph = _LABEL.sub("", paragraph, count=1).strip()
         if not paragraph:
@@ -264,6 +272,15 @@ def clean_llm_output(text: str) -> str:
         kept.append(paragraph)
     cleaned = _strip_quotes(fold_whitespace(" ".join(kept)))
     return _limit_words(cleaned, _HARD_WORD_LIMIT)
+
+
+def _drop_title(match: re.Match[str]) -> str:
+    """Drop a short title line; keep a sentence, a label (`Prompt:`) or the only text."""
+    title = (match["heading"] or match["bold"]).strip()
+    is_last = not match.string[match.end() :].strip()
+    if is_last or ":" in title or title.endswith((".", "!", "?")) or word_count(title) > 15:
+        return match[0]
+    return ""
 
 
 def _strip_quotes(text: str) -> str:

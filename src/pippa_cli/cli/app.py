@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from pippa_cli import __version__
-from pippa_cli.cli import enhance
+from pippa_cli.cli import enhance, generate
 from pippa_cli.cli.options import debug_enabled, state
 from pippa_cli.errors import PippaError
 
@@ -73,14 +73,16 @@ def _version(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print the version and exit.", callback=_version,
-                     is_eager=True),
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     """Turn a sentence into a short video from your shell."""
 
 
-app.command("enhance", no_args_is_help=False)(enhance.enhance)
+app.command("enhance")(enhance.enhance)
+app.command("generate")(generate.generate)
 
 
 def main() -> None:

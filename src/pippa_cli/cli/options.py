@@ -109,3 +109,19 @@ Strict = Annotated[
     bool,
     typer.Option("--strict", help="Fail (exit 1) instead of falling back when Groq fails."),
 ]
+Model = Annotated[
+    str | None,
+    typer.Option(
+        help="Preset (ltx-video, ltx-distilled), Hugging Face repo id, or local diffusers "
+        "directory [env: PIPPA_MODEL; default: ltx-video].",
+    ),
+]
+Backend = Annotated[
+    str | None,
+    typer.Option(
+        help="Where to render: modal or local [env: PIPPA_BACKEND; default: modal].",
+        autocompletion=lambda incomplete: [
+            b for b in ("modal", "local") if b.startswith(incomplete)
+        ],
+    ),
+]

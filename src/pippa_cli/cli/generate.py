@@ -1,0 +1,129 @@
+"""`pippa generate`: a sentence in, the path of a web-ready MP4 out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pippa_cli.cli import options as o
+
+
+def generate(
+    prompt: Annotated[
+        str | None,
+        typer.Argument(help="What the video shows. '-' or no argument with a pipe reads stdin."),
+    ] = None,
+    duration: Annotated[float, typer.Option(help="Seconds of video, 3 to 10.")] = 5.0,
+    fps: Annotated[int, typer.Option(help="Frames per second, 8 to 60.")] = 30,
+    width: Annotated[int, typer.Option(help="Width in pixels, a multiple of 32.")] = 768,
+    height: Annotated[int, typer.Option(help="Height in pixels, a multiple of 32.")] = 512,
+    steps: Annotated[
+        int | None, typer.Option(help="Denoising steps [default: the model preset's].")
+    ] = None,
+    guidance: Annotated[
+        float | None, typer.Option(help="Guidance scale [default: the model preset's].")
+    ] = None,
+    negative_prompt: Annotated[
+        str | None,
+        typer.Option("--negative-prompt", help="What to avoid [default: Lightricks' own]."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed [default: random, always recorded].")
+    ] = None,
+    model: o.Model = None,
+    backend: o.Backend = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="MP4 to write [default: named from the prompt and time]."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output file.")
+    ] = False,
+    no_enhance: Annotated[
+        bool, typer.Option("--no-enhance", help="Render the prompt as written.")
+    ] = False,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="Submit to Modal, print the task id and return at once."),
+    ] = False,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running", help="On Ctrl-C, leave the Modal job running instead of cancelling."
+        ),
+    ] = False,
+    style: o.Style = None,
+    camera_angle: o.CameraAngle = None,
+    lighting: o.Lighting = None,
+    movement: o.Movement = None,
+    mood: o.Mood = None,
+    enhance_model: o.EnhanceModel = None,
+    enhance_timeout: o.EnhanceTimeout = None,
+    strict: o.Strict = False,
+    json_output: o.Json = False,
+    quiet: o.Quiet = False,
+    debug: o.Debug = False,
+) -> None:
+    """Render PROMPT as a video and print the MP4's absolute path on stdout.
+
+    Presets for --model: ltx-video (the seed's LTX-Video 2B, 50 steps) and ltx-distilled
+    (LTX-Video 0.9.7 13B distilled, 8 steps). Also accepted: a Hugging Face repo id or a
+    local diffusers directory (local backend).
+    """
+    from pippa_cli.backends import make_backend
+    from pippa_cli.customization import Customization
+    from pippa_cli.generation import run_generation
+    from pippa_cli.history import History
+    from pippa_cli.output import Output
+    from pippa_cli.prompt_input import read_prompt
+    from pippa_cli.settings import load_settings
+    from pippa_cli.spec import build_spec
+
+    out = Output(quiet=quiet, json_mode=json_output)
+    customization = Customization.create(
+        style=style, camera_angle=camera_angle, lighting=lighting, movement=movement, mood=mood
+    )
+    text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
+    settings = load_settings(
+        enhance_model=enhance_model, enhance_timeout=enhance_timeout, backend=backend, model=model
+    )
+    spec = build_spec(
+        prompt=text,
+        customization=customization,
+        enhance=not no_enhance,
+        duration=duration,
+        fps=fps,
+        width=width,
+        height=height,
+        steps=steps,
+        guidance=guidance,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        model=settings.model,
+        backend=settings.backend,
+        output=output,
+        overwrite=overwrite,
+    )
+    history = History.open_default(settings.home)
+    job = run_generation(
+        spec,
+        settings,
+        out,
+        history,
+        make_backend(spec.backend, settings),
+        strict=strict,
+        detach=detach,
+        keep_running=keep_running,
+    )
+    if json_output:
+        out.data_json(job.to_json())
+    elif detach:
+        out.info(f"Submitted; follow it with: pippa status {job.task_id[:8]} --wait")
+        out.data(job.task_id)
+    else:
+        out.data(job.video_path or "")

@@ -1,0 +1,405 @@
+"""One generation, end to end: prompt -> enhancement -> backend -> MP4 + sidecar -> history.
+
+The job is written to the history before anything is spent, and updated at every step
+(remote call id the moment it is known), so a paid-for render can always be found again.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pippa_cli import __version__
+from pippa_cli.errors import BackendError, PippaError, UsageError
+from pippa_cli.files import atomic_write, write_json
+from pippa_cli.history import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    History,
+    Job,
+    new_job,
+    now_iso,
+)
+from pippa_cli.ltx import RenderRequest
+from pippa_cli.output import Output
+from pippa_cli.progress import StageProgress
+from pippa_cli.spec import GenerateSpec, sidecar_path
+
+if TYPE_CHECKING:
+    from pippa_cli.backends.local_backend import LocalBackend
+    from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.settings import Settings
+
+# Overall progress (0-100) at each stage; denoising fills the space between.
+_PERCENT = {
+    "enhance": 2,
+    "queued": 5,
+    "loading": 5,
+    "denoising": 5,
+    "decoding": 92,
+    "encoding": 95,
+    "saving": 98,
+}
+_DENOISE_SPAN = 87
+# How often progress is written to the history (other terminals read it).
+_PERSIST_EVERY_S = 1.0
+
+
+class Interrupted(PippaError):
+    """The user stopped the command (Ctrl-C) or the process was asked to end."""
+
+    exit_code = 130
+
+
+class _Terminated(BaseException):
+    """SIGTERM/SIGHUP while a job runs: handled like Ctrl-C, but never asks."""
+
+
+def run_generation(
+    spec: GenerateSpec,
+    settings: Settings,
+    out: Output,
+    history: History,
+    backend: ModalBackend | LocalBackend,
+    *,
+    strict: bool = False,
+    detach: bool = False,
+    keep_running: bool = False,
+) -> Job:
+    if detach and backend.name != "modal":
+        raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
+    warning = backend.preflight(spec.model)
+    if warning:
+        out.warn(warning)
+    job = new_job(
+        spec.prompt,
+        spec.backend,
+        output_path=str(spec.output),
+        settings=spec.settings(),
+        seed=spec.seed,
+        model=spec.model.label,
+    )
+    history.add(job)
+    tracker = _Tracker(history, job.task_id)
+    started = time.monotonic()
+    with StageProgress(out) as progress, _signals_as_exceptions():
+        try:
+            if not detach and not out.json_mode:
+                progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
+            enhanced = _enhance(spec, settings, out, progress, strict, tracker)
+            request = render_request(spec, job.task_id, enhanced)
+            if backend.name == "local":
+                tracker.update(status=RUNNING, stage="loading")
+                t = time.monotonic()
+                data = backend.render(request, spec.model, tracker.reporter(progress))
+                tracker.timings["render_s"] = round(time.monotonic() - t, 3)
+            else:
+                t = time.monotonic()
+                call_id = backend.submit(request, spec.model)
+                tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+                tracker.timings["submit_s"] = round(time.monotonic() - t, 3)
+                if detach:
+                    tracker.flush()
+                    return history.get(job.task_id)
+                data = _follow(backend, call_id, tracker, progress, out, keep_running)
+            save_video(
+                history,
+                history.get(job.task_id),
+                data,
+                spec.output,
+                progress,
+                overwrite=spec.overwrite,
+                timings=tracker.timings,
+                started=started,
+            )
+        except (KeyboardInterrupt, _Terminated) as exc:
+            _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+        except PippaError as exc:
+            tracker.fail(exc.message)
+            raise
+        except Exception as exc:
+            tracker.fail(f"{type(exc).__name__}: {exc}")
+            raise
+    return history.get(job.task_id)
+
+
+def follow_job(
+    job: Job,
+    history: History,
+    backend: ModalBackend,
+    out: Output,
+    output: Path,
+    *,
+    overwrite: bool,
+    keep_running: bool = True,
+) -> Job:
+    """`pippa status ID --wait`: follow a Modal job to the end and save its video."""
+    assert job.remote_call_id
+    tracker = _Tracker(history, job.task_id, timings=dict(job.timings))
+    started = time.monotonic()
+    with StageProgress(out) as progress, _signals_as_exceptions():
+        try:
+            data = _follow(backend, job.remote_call_id, tracker, progress, out, keep_running)
+            save_video(
+                history,
+                history.get(job.task_id),
+                data,
+                output,
+                progress,
+                overwrite=overwrite,
+                timings=tracker.timings,
+                started=started,
+            )
+        except (KeyboardInterrupt, _Terminated) as exc:
+            _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+    return history.get(job.task_id)
+
+
+def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderRequest:
+    settings = spec.settings()
+    tags = {
+        "title": spec.prompt,
+        "comment": prompt,
+        "pippa": json.dumps(
+            {
+                "task_id": task_id,
+                "original_prompt": spec.prompt,
+                "enhanced_prompt": prompt,
+                "pippa_version": __version__,
+                **settings,
+            },
+            ensure_ascii=False,
+        ),
+    }
+    return RenderRequest(
+        prompt=prompt,
+        negative_prompt=spec.negative_prompt,
+        width=spec.width,
+        height=spec.height,
+        num_frames=spec.num_frames,
+        fps=spec.fps,
+        steps=spec.steps,
+        guidance=spec.guidance,
+        seed=spec.seed,
+        timesteps=spec.timesteps,
+        decode_timestep=spec.model.defaults.decode_timestep,
+        decode_noise_scale=spec.model.defaults.decode_noise_scale,
+        metadata=tags,
+    )
+
+
+def save_video(
+    history: History,
+    job: Job,
+    data: bytes,
+    path: Path,
+    progress: StageProgress,
+    *,
+    overwrite: bool,
+    timings: dict[str, float],
+    started: float,
+) -> None:
+    """Write the MP4 and its sidecar atomically, then mark the job completed."""
+    progress.stage("saving")
+    if not overwrite and (path.exists() or sidecar_path(path).exists()):
+        # Something took the name while we rendered: keep both rather than lose either.
+        path = _free_name(path)
+        progress.note(f"Output name was taken meanwhile; saving as {path.name}")
+    t = time.monotonic()
+    atomic_write(path, data)
+    timings = {**timings, "save_s": round(time.monotonic() - t, 3)}
+    timings["total_s"] = round(time.monotonic() - started, 3)
+    done = {
+        "status": COMPLETED,
+        "video_path": str(path),
+        "progress": 100,
+        "stage": "saved",
+        "timings": timings,
+        "error": None,
+        "completed_at": now_iso(),
+    }
+    for name, value in done.items():
+        setattr(job, name, value)
+    write_json(sidecar_path(path), sidecar(job))
+    history.update(job.task_id, **done)
+
+
+def sidecar(job: Job) -> dict[str, Any]:
+    data = job.to_json()
+    data["pippa_version"] = __version__
+    return data
+
+
+def _free_name(path: Path) -> Path:
+    counter = 2
+    while True:
+        candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
+        if not candidate.exists() and not sidecar_path(candidate).exists():
+            return candidate
+        counter += 1
+
+
+def _enhance(
+    spec: GenerateSpec,
+    settings: Settings,
+    out: Output,
+    progress: StageProgress,
+    strict: bool,
+    tracker: _Tracker,
+) -> str:
+    if not spec.enhance:
+        prompt = spec.prompt
+    else:
+        from pippa_cli.enhance import enhance_prompt
+
+        progress.stage("enhance")
+        t = time.monotonic()
+        result = enhance_prompt(spec.prompt, spec.customization, settings, strict=strict)
+        tracker.timings["enhance_s"] = round(time.monotonic() - t, 3)
+        if result.warning:
+            if progress.current and out.live:
+                progress.note(f"Warning: {result.warning}")
+            else:
+                out.warn(result.warning)
+        prompt = result.enhanced_prompt
+    tracker.update(enhanced_prompt=prompt, progress=_PERCENT["enhance"])
+    return prompt
+
+
+def _follow(
+    backend: ModalBackend,
+    call_id: str,
+    tracker: _Tracker,
+    progress: StageProgress,
+    out: Output,
+    keep_running: bool,
+) -> bytes:
+    t = time.monotonic()
+    try:
+        data = backend.wait(call_id, tracker.reporter(progress))
+    except KeyboardInterrupt:
+        tracker.keep_running = keep_running or _ask_keep_running(progress, out)
+        raise
+    tracker.timings["remote_s"] = round(time.monotonic() - t, 3)
+    return data
+
+
+def _ask_keep_running(progress: StageProgress, out: Output) -> bool:
+    """Interactive Ctrl-C: cancel (default) or leave the job running on Modal."""
+    if not (sys.stdin.isatty() and out.err.is_terminal):
+        return False
+    from rich.prompt import Confirm
+
+    if progress._progress is not None:
+        progress._progress.stop()
+    try:
+        return not Confirm.ask(
+            "Cancel the job on Modal? (no: keep it running and fetch it later)",
+            console=out.err,
+            default=True,
+        )
+    except (KeyboardInterrupt, EOFError):
+        return False
+
+
+def _interrupted(
+    history: History,
+    tracker: _Tracker,
+    backend: ModalBackend | LocalBackend,
+    terminated: bool,
+) -> None:
+    job = history.get(tracker.task_id)
+    remote = job.remote_call_id
+    hint_wait = f"Run `pippa status {job.task_id[:8]} --wait` to fetch the video when it is done."
+    if remote and (terminated or tracker.keep_running):
+        tracker.flush()
+        raise Interrupted(
+            f"stopped following job {job.task_id}; it keeps running on Modal", hint_wait
+        )
+    if remote:
+        try:
+            backend.cancel(remote)  # type: ignore[union-attr]
+        except BackendError as exc:
+            tracker.flush()
+            raise Interrupted(
+                f"could not cancel job {job.task_id} on Modal: {exc.message}",
+                f"Retry with `pippa cancel {job.task_id[:8]}`.",
+            ) from None
+        history.finish(job.task_id, CANCELLED, error="cancelled by user", timings=tracker.timings)
+        raise Interrupted(
+            f"cancelled job {job.task_id} on Modal; no more GPU time is billed for it", None
+        )
+    reason = "interrupted (terminated)" if terminated else "cancelled by user"
+    status = FAILED if terminated else CANCELLED
+    history.finish(job.task_id, status, error=reason, timings=tracker.timings)
+    raise Interrupted(f"job {job.task_id} {reason}; nothing was saved", None)
+
+
+class _Tracker:
+    """Keeps the job's history row in step with what is happening (throttled)."""
+
+    def __init__(self, history: History, task_id: str, timings: dict[str, float] | None = None):
+        self.history = history
+        self.task_id = task_id
+        self.timings: dict[str, float] = timings or {}
+        self.keep_running = False
+        self._pending: dict[str, Any] = {}
+        self._last_write = 0.0
+
+    def update(self, **fields: Any) -> None:
+        self.history.update(self.task_id, **fields)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.history.update(self.task_id, **self._pending)
+            self._pending = {}
+        self.history.update(self.task_id, timings=self.timings)
+
+    def fail(self, message: str) -> None:
+        self.history.finish(self.task_id, FAILED, error=message, timings=self.timings)
+
+    def reporter(self, progress: StageProgress) -> Any:
+        def report(stage: str, step: int, total: int) -> None:
+            if stage == "denoising" and total:
+                progress.step(stage, step, total)
+                percent = _PERCENT["denoising"] + int(_DENOISE_SPAN * step / total)
+            else:
+                progress.stage(stage)
+                percent = _PERCENT.get(stage, 0)
+            self._pending.update(stage=stage, progress=percent)
+            now = time.monotonic()
+            if now - self._last_write >= _PERSIST_EVERY_S:
+                self.history.update(self.task_id, **self._pending)
+                self._pending = {}
+                self._last_write = now
+
+        return report
+
+
+@contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP (closed terminal) end the job's wait cleanly, like Ctrl-C."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated(signum)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {}
+    try:
+        for sig in wanted:
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

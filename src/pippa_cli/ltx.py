@@ -1,0 +1,126 @@
+"""The one generation core: load an LTX-Video pipeline, render a request, encode the MP4.
+
+The Modal app, the local backend and the tests all call this module; it needs torch,
+diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
+but the presets and the encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pippa_cli.mp4 import encode_mp4
+from pippa_cli.presets import MAX_SEQUENCE_LENGTH, ModelSource
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding".
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything one render needs; crosses to Modal as a plain dict."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+    steps: int
+    guidance: float
+    seed: int
+    timesteps: list[float] | None = None
+    decode_timestep: float = 0.0
+    decode_noise_scale: float | None = None
+    max_sequence_length: int = MAX_SEQUENCE_LENGTH
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RenderRequest:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def load_pipeline(source: ModelSource, device: str | None = None) -> Any:
+    """Load an LTX text-to-video pipeline: bf16 on CUDA, float32 on CPU."""
+    import diffusers
+    import torch
+
+    _quiet_libraries()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    pipeline_class = getattr(diffusers, source.defaults.pipeline_class)
+    pipe = pipeline_class.from_pretrained(source.location, revision=source.revision, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def _quiet_libraries() -> None:
+    """pippa draws its own progress; the libraries' bars and notices would garble it."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for lib in (diffusers_logging, transformers_logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
+def render_frames(
+    pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """Run the diffusion and decode; returns uint8 frames (frames, height, width, 3)."""
+    import numpy as np
+    import torch
+
+    report = on_progress or (lambda stage, step, total: None)
+    total = len(request.timesteps) if request.timesteps else request.steps
+
+    def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:
+        report("denoising", index + 1, total)
+        if index + 1 == total:
+            report("decoding", 0, 1)
+        return kwargs
+
+    report("denoising", 0, total)
+    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    extra: dict[str, Any] = {}
+    if request.timesteps:
+        extra["timesteps"] = list(request.timesteps)
+    output = pipe(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        width=request.width,
+        height=request.height,
+        num_frames=request.num_frames,
+        frame_rate=request.fps,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance,
+        decode_timestep=request.decode_timestep,
+        decode_noise_scale=request.decode_noise_scale,
+        generator=generator,
+        output_type="np",
+        max_sequence_length=request.max_sequence_length,
+        callback_on_step_end=step_end,
+        **extra,
+    )
+    frames = np.asarray(output.frames[0])
+    return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def generate_mp4(
+    pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
+) -> bytes:
+    """Render `request` and return a web-ready MP4 carrying its metadata."""
+    frames = render_frames(pipe, request, on_progress)
+    if on_progress:
+        on_progress("encoding", 0, 1)
+    return encode_mp4(frames, request.fps, request.metadata)
