@@ -53,6 +53,13 @@ _DENOISE_SPAN = 87
 _PERSIST_EVERY_S = 1.0
 
 
+def percent_for(stage: str, step: int, total: int) -> int:
+    """Overall progress of a job (0-100) from the stage it is in."""
+    if stage == "denoising" and total:
+        return _PERCENT["denoising"] + int(_DENOISE_SPAN * step / total)
+    return _PERCENT.get(stage, 0)
+
+
 class Interrupted(PippaError):
     """The user stopped the command (Ctrl-C) or the process was asked to end."""
 
@@ -205,7 +212,7 @@ def save_video(
     *,
     overwrite: bool,
     timings: dict[str, float],
-    started: float,
+    started: float | None,
 ) -> None:
     """Write the MP4 and its sidecar atomically, then mark the job completed."""
     progress.stage("saving")
@@ -216,7 +223,8 @@ def save_video(
     t = time.monotonic()
     atomic_write(path, data)
     timings = {**timings, "save_s": round(time.monotonic() - t, 3)}
-    timings["total_s"] = round(time.monotonic() - started, 3)
+    if started is not None:
+        timings["total_s"] = round(time.monotonic() - started, 3)
     done = {
         "status": COMPLETED,
         "video_path": str(path),
@@ -370,10 +378,9 @@ class _Tracker:
         def report(stage: str, step: int, total: int) -> None:
             if stage == "denoising" and total:
                 progress.step(stage, step, total)
-                percent = _PERCENT["denoising"] + int(_DENOISE_SPAN * step / total)
             else:
                 progress.stage(stage)
-                percent = _PERCENT.get(stage, 0)
+            percent = percent_for(stage, step, total)
             self._pending.update(stage=stage, progress=percent)
             now = time.monotonic()
             if now - self._last_write >= _PERSIST_EVERY_S:

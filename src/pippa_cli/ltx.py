@@ -50,16 +50,22 @@ class RenderRequest:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def load_pipeline(source: ModelSource, device: str | None = None) -> Any:
-    """Load an LTX text-to-video pipeline: bf16 on CUDA, float32 on CPU."""
+def load_pipeline(source: ModelSource, device: str | None = None, dtype: str | None = None) -> Any:
+    """Load an LTX text-to-video pipeline: bf16 on CUDA, float32 on CPU unless `dtype` says.
+
+    Modal loads on the CPU in bf16 before its memory snapshot, then moves to the GPU.
+    """
     import diffusers
     import torch
 
     _quiet_libraries()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype is None:
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
     pipeline_class = getattr(diffusers, source.defaults.pipeline_class)
-    pipe = pipeline_class.from_pretrained(source.location, revision=source.revision, dtype=dtype)
+    pipe = pipeline_class.from_pretrained(
+        source.location, revision=source.revision, dtype=getattr(torch, dtype)
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pippa_cli.errors import BackendError
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
@@ -14,7 +14,7 @@ _NEEDS_EXTRA = "Install the local extra: pip install 'pippa-cli[local]' (torch f
 class LocalBackend:
     name = "local"
     # One pipeline per process: a batch renders many clips with one load.
-    _pipelines: dict[str, Any] = {}
+    _pipelines: ClassVar[dict[str, Any]] = {}
 
     def preflight(self, source: ModelSource) -> str | None:
         """Check the local stack before anything runs; returns a warning, if any."""

@@ -157,10 +157,11 @@ class _ModalErrors:
             return False
         if isinstance(exc, BackendError):
             return False
-        raise _explain(exc, self.app_name) from exc
+        raise explain_modal_error(exc, self.app_name) from exc
 
 
-def _explain(exc: Exception, app_name: str) -> BackendError:
+def explain_modal_error(exc: Exception, app_name: str) -> BackendError:
+    """A Modal SDK exception as a one-line BackendError with what to do next."""
     import modal.exception as me
 
     explain: list[tuple[type[BaseException], Callable[[], BackendError]]] = [

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from pippa_cli import __version__
-from pippa_cli.cli import enhance, generate
+from pippa_cli.cli import deploy, doctor, enhance, generate, status
 from pippa_cli.cli.options import debug_enabled, state
 from pippa_cli.errors import PippaError
 
@@ -83,6 +83,10 @@ def root(
 
 app.command("enhance")(enhance.enhance)
 app.command("generate")(generate.generate)
+app.command("status")(status.status)
+app.command("cancel")(status.cancel)
+app.command("deploy")(deploy.deploy)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

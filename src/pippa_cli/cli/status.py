@@ -1,0 +1,209 @@
+"""`pippa status` and `pippa cancel`: what is running, what finished, where it went."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from pippa_cli.cli import options as o
+
+if TYPE_CHECKING:
+    from pippa_cli.history import History, Job
+    from pippa_cli.output import Output
+    from pippa_cli.settings import Settings
+
+_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+
+
+def status(
+    task_id: Annotated[
+        str | None, typer.Argument(help="A job's id, or any unique prefix of it.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many recent jobs to list.", min=1)] = 20,
+    status_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only jobs with this status: " + ", ".join(_STATUSES) + ".",
+            autocompletion=lambda incomplete: [s for s in _STATUSES if s.startswith(incomplete)],
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the job to the end and save its video.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to save the video [default: as planned]."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output file.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="JSON: one object, or one line per job for a list.")
+    ] = False,
+    quiet: o.Quiet = False,
+    debug: o.Debug = False,
+) -> None:
+    """Show recent jobs, or one job (asking Modal for its live state).
+
+    A finished Modal job's video is saved to its planned path (or -o) when first seen.
+    """
+    from pippa_cli.errors import UsageError
+    from pippa_cli.history import History
+    from pippa_cli.output import Output
+    from pippa_cli.settings import load_settings
+
+    out = Output(quiet=quiet, json_mode=json_output)
+    settings = load_settings()
+    history = History.open_default(settings.home)
+    if task_id is None:
+        if wait or output:
+            raise UsageError("--wait and --output need a task id", "pippa status ID --wait")
+        if status_filter and status_filter not in _STATUSES:
+            raise UsageError(
+                f"unknown status {status_filter!r}", "Choose one of: " + ", ".join(_STATUSES)
+            )
+        _list_jobs(history, out, limit, status_filter)
+        return
+    job = _show_job(task_id, history, settings, out, wait, output, overwrite)
+    if json_output:
+        out.data_json(job.to_json())
+    else:
+        _print_job(job, out)
+    if wait and job.status != "completed":
+        raise typer.Exit(1)
+
+
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="A job's id, or any unique prefix of it.")],
+    quiet: o.Quiet = False,
+    debug: o.Debug = False,
+) -> None:
+    """Cancel a running job (on Modal, no more GPU time is billed for it)."""
+    from pippa_cli.history import History
+    from pippa_cli.jobs import cancel_job
+    from pippa_cli.output import Output
+    from pippa_cli.settings import load_settings
+
+    out = Output(quiet=quiet)
+    settings = load_settings()
+    history = History.open_default(settings.home)
+    job = cancel_job(history.get(task_id), history, settings)
+    out.info(f"Cancelled job {job.task_id}.")
+    out.data(job.task_id)
+
+
+def _show_job(
+    task_id: str,
+    history: History,
+    settings: Settings,
+    out: Output,
+    wait: bool,
+    output: Path | None,
+    overwrite: bool,
+) -> Job:
+    from pippa_cli.jobs import modal_backend_for, refresh
+    from pippa_cli.spec import check_output
+
+    job = history.get(task_id)
+    target = check_output(output, overwrite) if output is not None else None
+    backend = modal_backend_for(job, settings)
+    job = refresh(job, history, backend, out, output=target, overwrite=overwrite)
+    if not wait or not job.active:
+        return job
+    if backend is not None and job.remote_call_id:
+        from pippa_cli.generation import follow_job
+
+        path = target or Path(job.output_path or f"{job.task_id}.mp4")
+        return follow_job(job, history, backend, out, path, overwrite=overwrite)
+    return _watch_local(job, history, out)
+
+
+def _watch_local(job: Job, history: History, out: Output) -> Job:
+    """A job rendering in another pippa process: follow its progress from the history."""
+    from pippa_cli.jobs import mark_if_orphaned
+    from pippa_cli.progress import StageProgress
+
+    with StageProgress(out) as progress:
+        while job.active:
+            if job.stage == "denoising":
+                total = int(job.settings.get("steps") or 0)
+                progress.step("denoising", max(0, (job.progress - 5) * total // 87), total)
+            elif job.stage:
+                progress.stage(job.stage)
+            time.sleep(0.5)
+            job = mark_if_orphaned(history.get(job.task_id), history)
+    return job
+
+
+def _list_jobs(history: History, out: Output, limit: int, status_filter: str | None) -> None:
+    from pippa_cli.jobs import mark_if_orphaned
+
+    jobs = [mark_if_orphaned(j, history) for j in history.list(limit, status_filter)]
+    if out.json_mode:
+        for job in jobs:
+            out.data_json(job.to_json())
+        return
+    if not jobs:
+        out.info('No jobs yet. Start one with: pippa generate "a red fox in snow"')
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("ID", "STATUS", "PROGRESS", "AGE", "PROMPT", "OUTPUT"):
+        table.add_column(column, no_wrap=column != "PROMPT", overflow="fold")
+    for job in jobs:
+        table.add_row(
+            job.task_id[:8],
+            job.status,
+            f"{job.progress}%",
+            _age(job.created_at),
+            _shorten(job.original_prompt, 40),
+            job.video_path or job.error or job.output_path or "",
+        )
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
+def _print_job(job: Job, out: Output) -> None:
+    fields = [
+        ("task_id", job.task_id),
+        ("status", job.status),
+        ("progress", f"{job.progress}%"),
+        ("stage", job.stage or ""),
+        ("backend", job.backend),
+        ("model", job.model or ""),
+        ("seed", str(job.seed)),
+        ("created_at", job.created_at),
+        ("completed_at", job.completed_at or ""),
+        ("original_prompt", job.original_prompt),
+        ("enhanced_prompt", job.enhanced_prompt or ""),
+        ("video_path", job.video_path or ""),
+        ("output_path", job.output_path or ""),
+        ("remote_call_id", job.remote_call_id or ""),
+        ("error", job.error or ""),
+    ]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        if value:
+            out.data(f"{name.ljust(width)}  {value}")
+
+
+def _age(created_at: str) -> str:
+    from datetime import datetime, timezone
+
+    try:
+        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(created_at)).total_seconds()
+    except ValueError:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

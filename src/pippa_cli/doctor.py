@@ -1,0 +1,216 @@
+"""`pippa doctor`'s checks: is everything set up, and what to fix if not.
+
+Each check returns ok / warning / error with a hint. Network checks use short timeouts
+and say so when the network is unreachable. The Groq key is never shown.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from pippa_cli import __version__
+
+if TYPE_CHECKING:
+    from pippa_cli.settings import Settings
+
+OK, WARNING, ERROR = "ok", "warning", "error"
+NETWORK_TIMEOUT_S = 8.0
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    message: str
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks = [
+        Check("pippa", OK, f"pippa {__version__} on Python {platform.python_version()}"),
+        check_home(settings),
+        check_groq(settings),
+    ]
+    modal_checks = check_modal(settings)
+    checks.extend(modal_checks)
+    checks.append(check_local())
+    checks.append(check_encoder())
+    return checks
+
+
+def check_home(settings: Settings) -> Check:
+    from pippa_cli.errors import PippaError
+    from pippa_cli.history import History
+
+    try:
+        history = History.open_default(settings.home)
+        history.list(limit=1)
+    except PippaError as exc:
+        return Check("history", ERROR, exc.message, exc.hint)
+    return Check("history", OK, f"job history at {history.path}")
+
+
+def check_groq(settings: Settings) -> Check:
+    key = settings.groq_key
+    if key is None:
+        return Check(
+            "groq",
+            WARNING,
+            "GROQ_API_KEY is not set: prompts are used as written, without enhancement",
+            "Get a key at https://console.groq.com/keys and export GROQ_API_KEY.",
+        )
+
+    def ask() -> None:
+        import groq
+
+        client = groq.Groq(
+            api_key=key, base_url=settings.groq_base_url, timeout=NETWORK_TIMEOUT_S, max_retries=0
+        )
+        client.models.list()
+
+    error = _with_timeout(ask)
+    if error is None:
+        return Check("groq", OK, "GROQ_API_KEY is set and accepted by Groq")
+    import groq
+
+    if isinstance(error, groq.AuthenticationError):
+        return Check(
+            "groq",
+            ERROR,
+            "GROQ_API_KEY is set but Groq rejected it (401)",
+            "Create a new key at https://console.groq.com/keys.",
+        )
+    if isinstance(error, TimeoutError | groq.APIConnectionError):
+        return Check(
+            "groq",
+            WARNING,
+            f"GROQ_API_KEY is set; Groq could not be reached within {NETWORK_TIMEOUT_S:g} s "
+            "(network unreachable?)",
+            "Check your connection; enhancement falls back to your prompt meanwhile.",
+        )
+    return Check("groq", WARNING, f"GROQ_API_KEY is set; Groq answered: {_short(error)}")
+
+
+def check_modal(settings: Settings) -> list[Check]:
+    from pippa_cli.backends.modal_backend import ModalSDK
+
+    severity = ERROR if settings.backend == "modal" else WARNING
+    if not ModalSDK().has_credentials():
+        return [
+            Check(
+                "modal token",
+                severity,
+                "no Modal token found",
+                "Run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET).",
+            )
+        ]
+    token = Check("modal token", OK, "Modal token found")
+
+    def lookup() -> None:
+        import modal
+
+        modal.Cls.from_name(settings.modal_app, settings.modal_class).hydrate()
+
+    error = _with_timeout(lookup)
+    if error is None:
+        return [token, Check("modal app", OK, f"app {settings.modal_app!r} is deployed")]
+    import modal.exception as me
+
+    if isinstance(error, me.NotFoundError):
+        app = Check(
+            "modal app",
+            severity,
+            f"app {settings.modal_app!r} is not deployed",
+            "Run `pippa deploy`.",
+        )
+    elif isinstance(error, me.AuthError):
+        token = Check("modal token", ERROR, "Modal rejected the token", "Run `modal token new`.")
+        app = Check("modal app", WARNING, "not checked: the token was rejected")
+    elif isinstance(error, TimeoutError | OSError | me.ConnectionError):
+        app = Check(
+            "modal app",
+            WARNING,
+            f"Modal could not be reached within {NETWORK_TIMEOUT_S:g} s (network unreachable?)",
+            "Check your connection and retry.",
+        )
+    else:
+        app = Check("modal app", WARNING, f"could not check the app: {_short(error)}")
+    return [token, app]
+
+
+def check_local() -> Check:
+    try:
+        import torch
+    except ImportError:
+        return Check(
+            "local gpu",
+            WARNING,
+            "torch is not installed: only the Modal backend is available",
+            "For --backend local: pip install 'pippa-cli[local]'.",
+        )
+    try:
+        import diffusers  # noqa: F401
+    except ImportError:
+        return Check(
+            "local gpu", WARNING, "diffusers is not installed", "pip install 'pippa-cli[local]'."
+        )
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        memory = torch.cuda.get_device_properties(0).total_memory / 2**30
+        return Check("local gpu", OK, f"CUDA GPU: {name} ({memory:.0f} GiB)")
+    return Check(
+        "local gpu",
+        WARNING,
+        f"torch {torch.__version__} sees no CUDA GPU: --backend local would run on the CPU",
+        "Use the Modal backend, or install a CUDA build of torch on a GPU machine.",
+    )
+
+
+def check_encoder() -> Check:
+    try:
+        import av
+    except ImportError:
+        return Check(
+            "mp4 encoder",
+            WARNING,
+            "PyAV is not installed: local rendering cannot encode MP4",
+            "pip install 'pippa-cli[local]' (Modal renders encode on Modal).",
+        )
+    if "libx264" not in av.codecs_available:
+        return Check(
+            "mp4 encoder",
+            ERROR,
+            "PyAV has no H.264 encoder (libx264)",
+            "Reinstall PyAV from PyPI wheels: pip install --force-reinstall av.",
+        )
+    return Check("mp4 encoder", OK, f"H.264 via PyAV {av.__version__}")
+
+
+def _with_timeout(work: Callable[[], None]) -> BaseException | None:
+    """Run a network check in a thread; a TimeoutError if it does not finish in time."""
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(NETWORK_TIMEOUT_S + 2)
+    if thread.is_alive():
+        return TimeoutError()
+    return outcome.get("error")
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__

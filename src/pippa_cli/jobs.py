@@ -1,0 +1,128 @@
+"""Bringing a job's record up to date with reality: Modal's live state, or a dead process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pippa_cli.history import FAILED, History, Job
+
+if TYPE_CHECKING:
+    from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.output import Output
+    from pippa_cli.settings import Settings
+
+
+def process_gone(job: Job) -> bool:
+    """True when the job's pippa process is known to have died (same host only)."""
+    if job.pid is None or job.host != socket.gethostname():
+        return False
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    # The pid exists; on Linux make sure it is still a pippa process, not a reused pid.
+    cmdline = Path(f"/proc/{job.pid}/cmdline")
+    try:
+        return b"pippa" not in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+def mark_if_orphaned(job: Job, history: History) -> Job:
+    """A job whose process is gone and that Modal does not hold is failed, not running."""
+    if not job.active or job.remote_call_id or not process_gone(job):
+        return job
+    reason = "interrupted: the pippa process running it ended"
+    if job.backend == "modal":
+        reason += " before the job reached Modal (no GPU time was spent)"
+    history.finish(job.task_id, FAILED, error=reason)
+    return history.get(job.task_id)
+
+
+def refresh(
+    job: Job,
+    history: History,
+    backend: ModalBackend | None,
+    out: Output,
+    *,
+    output: Path | None = None,
+    overwrite: bool = False,
+) -> Job:
+    """Ask Modal about an active remote job; save its video if it has finished."""
+    job = mark_if_orphaned(job, history)
+    if not job.active or not job.remote_call_id or backend is None:
+        return job
+    state = backend.state(job.remote_call_id)
+    if state.status == "running":
+        from pippa_cli.generation import percent_for
+
+        history.update(
+            job.task_id,
+            stage=state.stage,
+            progress=percent_for(state.stage or "queued", state.step, state.total),
+        )
+    elif state.status == "completed" and state.result is not None:
+        from pippa_cli.generation import save_video
+        from pippa_cli.progress import StageProgress
+
+        target = output or Path(job.output_path or f"{job.task_id}.mp4")
+        with StageProgress(out) as progress:
+            save_video(
+                history,
+                job,
+                state.result,
+                target,
+                progress,
+                overwrite=overwrite,
+                timings=dict(job.timings),
+                started=None,
+            )
+    elif state.error is not None:
+        prefix = "expired: " if state.status == "expired" else ""
+        history.finish(job.task_id, FAILED, error=prefix + state.error.message)
+    return history.get(job.task_id)
+
+
+def modal_backend_for(job: Job, settings: Settings) -> ModalBackend | None:
+    """The Modal backend for a job that lives on Modal (None for local jobs)."""
+    if job.backend != "modal" or not job.remote_call_id:
+        return None
+    from pippa_cli.backends.modal_backend import ModalBackend
+
+    return ModalBackend(app_name=settings.modal_app, class_name=settings.modal_class)
+
+
+def cancel_job(job: Job, history: History, settings: Settings) -> Job:
+    """Cancel an active job: on Modal by its call id, locally by interrupting its process."""
+    import signal
+
+    from pippa_cli.errors import PippaError
+    from pippa_cli.history import CANCELLED
+
+    job = mark_if_orphaned(job, history)
+    if not job.active:
+        raise PippaError(
+            f"job {job.task_id} is already {job.status}", "Nothing to cancel; see pippa status."
+        )
+    backend = modal_backend_for(job, settings)
+    if backend is not None and job.remote_call_id:
+        backend.cancel(job.remote_call_id)
+        history.finish(job.task_id, CANCELLED, error="cancelled with pippa cancel")
+        return history.get(job.task_id)
+    if job.pid is not None and job.host == socket.gethostname():
+        # The process handles SIGINT as Ctrl-C: it marks the job cancelled itself.
+        os.kill(job.pid, signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            current = history.get(job.task_id)
+            if not current.active:
+                return current
+            time.sleep(0.2)
+    history.finish(job.task_id, CANCELLED, error="cancelled with pippa cancel")
+    return history.get(job.task_id)
