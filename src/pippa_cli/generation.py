@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +86,40 @@ def run_generation(
     warning = backend.preflight(spec.model)
     if warning:
         out.warn(warning)
+    with StageProgress(out) as progress, _signals_as_exceptions():
+        return execute_job(
+            spec,
+            settings,
+            out,
+            history,
+            backend,
+            progress,
+            strict=strict,
+            detach=detach,
+            keep_running=keep_running,
+            interactive=True,
+        )
+
+
+def execute_job(
+    spec: GenerateSpec,
+    settings: Settings,
+    out: Output,
+    history: History,
+    backend: ModalBackend | LocalBackend,
+    progress: StageProgress,
+    *,
+    strict: bool = False,
+    detach: bool = False,
+    keep_running: bool = False,
+    interactive: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> Job:
+    """One job after preflight: record, enhance, render, save; the history follows along.
+
+    Ctrl-C (or `should_stop` turning true, for batch workers) cancels a Modal job unless
+    `keep_running`; `interactive` lets a terminal user choose.
+    """
     job = new_job(
         spec.prompt,
         spec.backend,
@@ -97,44 +131,45 @@ def run_generation(
     history.add(job)
     tracker = _Tracker(history, job.task_id)
     started = time.monotonic()
-    with StageProgress(out) as progress, _signals_as_exceptions():
-        try:
-            if not detach and not out.json_mode:
-                progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
-            enhanced = _enhance(spec, settings, out, progress, strict, tracker)
-            request = render_request(spec, job.task_id, enhanced)
-            if backend.name == "local":
-                tracker.update(status=RUNNING, stage="loading")
-                t = time.monotonic()
-                data = backend.render(request, spec.model, tracker.reporter(progress))
-                tracker.timings["render_s"] = round(time.monotonic() - t, 3)
-            else:
-                t = time.monotonic()
-                call_id = backend.submit(request, spec.model)
-                tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
-                tracker.timings["submit_s"] = round(time.monotonic() - t, 3)
-                if detach:
-                    tracker.flush()
-                    return history.get(job.task_id)
-                data = _follow(backend, call_id, tracker, progress, out, keep_running)
-            save_video(
-                history,
-                history.get(job.task_id),
-                data,
-                spec.output,
-                progress,
-                overwrite=spec.overwrite,
-                timings=tracker.timings,
-                started=started,
+    try:
+        if interactive and not detach and not out.json_mode:
+            progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
+        enhanced = _enhance(spec, settings, out, progress, strict, tracker)
+        request = render_request(spec, job.task_id, enhanced)
+        if backend.name == "local":
+            tracker.update(status=RUNNING, stage="loading")
+            t = time.monotonic()
+            data = backend.render(request, spec.model, tracker.reporter(progress))
+            tracker.timings["render_s"] = round(time.monotonic() - t, 3)
+        else:
+            t = time.monotonic()
+            call_id = backend.submit(request, spec.model)
+            tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+            tracker.timings["submit_s"] = round(time.monotonic() - t, 3)
+            if detach:
+                tracker.flush()
+                return history.get(job.task_id)
+            data = _follow(
+                backend, call_id, tracker, progress, out, keep_running, interactive, should_stop
             )
-        except (KeyboardInterrupt, _Terminated) as exc:
-            _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
-        except PippaError as exc:
-            tracker.fail(exc.message)
-            raise
-        except Exception as exc:
-            tracker.fail(f"{type(exc).__name__}: {exc}")
-            raise
+        save_video(
+            history,
+            history.get(job.task_id),
+            data,
+            spec.output,
+            progress,
+            overwrite=spec.overwrite,
+            timings=tracker.timings,
+            started=started,
+        )
+    except (KeyboardInterrupt, _Terminated) as exc:
+        _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+    except PippaError as exc:
+        tracker.fail(exc.message)
+        raise
+    except Exception as exc:
+        tracker.fail(f"{type(exc).__name__}: {exc}")
+        raise
     return history.get(job.task_id)
 
 
@@ -154,7 +189,9 @@ def follow_job(
     started = time.monotonic()
     with StageProgress(out) as progress, _signals_as_exceptions():
         try:
-            data = _follow(backend, job.remote_call_id, tracker, progress, out, keep_running)
+            data = _follow(
+                backend, job.remote_call_id, tracker, progress, out, keep_running, True, None
+            )
             save_video(
                 history,
                 history.get(job.task_id),
@@ -273,10 +310,7 @@ def _enhance(
         result = enhance_prompt(spec.prompt, spec.customization, settings, strict=strict)
         tracker.timings["enhance_s"] = round(time.monotonic() - t, 3)
         if result.warning:
-            if progress.current and out.live:
-                progress.note(f"Warning: {result.warning}")
-            else:
-                out.warn(result.warning)
+            progress.warn(result.warning)
         prompt = result.enhanced_prompt
     tracker.update(enhanced_prompt=prompt, progress=_PERCENT["enhance"])
     return prompt
@@ -289,12 +323,16 @@ def _follow(
     progress: StageProgress,
     out: Output,
     keep_running: bool,
+    interactive: bool,
+    should_stop: Callable[[], bool] | None,
 ) -> bytes:
     t = time.monotonic()
     try:
-        data = backend.wait(call_id, tracker.reporter(progress))
+        data = backend.wait(call_id, tracker.reporter(progress), should_stop=should_stop)
     except KeyboardInterrupt:
-        tracker.keep_running = keep_running or _ask_keep_running(progress, out)
+        tracker.keep_running = keep_running or (
+            interactive and not out.json_mode and _ask_keep_running(progress, out)
+        )
         raise
     tracker.timings["remote_s"] = round(time.monotonic() - t, 3)
     return data

@@ -22,9 +22,7 @@ class Output:
 
     @cached_property
     def err(self) -> Console:
-        from rich.console import Console
-
-        return Console(stderr=True, highlight=False, soft_wrap=True)
+        return stderr_console()
 
     @property
     def live(self) -> bool:
@@ -57,12 +55,26 @@ class Output:
         self.err.print(Text(message, style=style))
 
 
+def stderr_console() -> Console:
+    """Rich on stderr; NO_COLOR drops every escape (rich alone keeps bold and dim)."""
+    import os
+
+    from rich.console import Console
+
+    no_color = os.environ.get("NO_COLOR", "") != ""
+    return Console(
+        stderr=True,
+        highlight=False,
+        soft_wrap=True,
+        color_system=None if no_color else "auto",
+    )
+
+
 def report_error(message: str, hint: str | None = None, console: Console | None = None) -> None:
     """`Error: message` and, on the next line, what to do about it."""
-    from rich.console import Console
     from rich.text import Text
 
-    console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+    console = console or stderr_console()
     line = Text("Error: ", style="bold red")
     line.append(message)
     console.print(line)

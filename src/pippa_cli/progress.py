@@ -92,6 +92,14 @@ class StageProgress:
         else:
             self.out.info(message)
 
+    def warn(self, message: str) -> None:
+        if self.out.quiet:
+            return
+        if self._progress is not None:
+            self.note(f"Warning: {message}")
+        else:
+            self.out.warn(message)
+
     def _complete(self, name: str) -> None:
         if self._progress is not None and name in self._tasks:
             task = self._tasks[name]

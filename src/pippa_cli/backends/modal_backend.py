@@ -107,10 +107,17 @@ class ModalBackend:
         call_id: str,
         on_progress: ProgressCallback,
         poll_seconds: float = POLL_SECONDS,
+        should_stop: Callable[[], bool] | None = None,
     ) -> bytes:
-        """Follow the call until it finishes; returns the MP4 bytes or raises BackendError."""
+        """Follow the call until it finishes; returns the MP4 bytes or raises BackendError.
+
+        `should_stop` lets a batch stop its worker threads: it raises KeyboardInterrupt
+        there, as Ctrl-C does in the main thread.
+        """
         last: tuple[str | None, int, int] | None = None
         while True:
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
             state = self.state(call_id, wait=poll_seconds)
             if state.status == "completed" and state.result is not None:
                 return state.result

@@ -51,6 +51,21 @@ def generate(
         bool,
         typer.Option("--detach", help="Submit to Modal, print the task id and return at once."),
     ] = False,
+    from_file: Annotated[
+        str | None,
+        typer.Option(
+            "--from-file",
+            help="Render a list: a text file (one prompt a line) or JSON Lines with per-line "
+            "options; '-' reads stdin.",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", help="With --from-file: where the clips go [default: .]."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="With --from-file: jobs in flight at once (Modal).", min=1, max=64)
+    ] = 4,
     keep_running: Annotated[
         bool,
         typer.Option(
@@ -77,6 +92,7 @@ def generate(
     """
     from pippa_cli.backends import make_backend
     from pippa_cli.customization import Customization
+    from pippa_cli.errors import UsageError
     from pippa_cli.generation import run_generation
     from pippa_cli.history import History
     from pippa_cli.output import Output
@@ -85,6 +101,46 @@ def generate(
     from pippa_cli.spec import build_spec
 
     out = Output(quiet=quiet, json_mode=json_output)
+    if from_file is not None:
+        from pippa_cli.cli.generate_batch import generate_batch
+
+        generate_batch(
+            out,
+            source=from_file,
+            prompt=prompt,
+            output=output,
+            output_dir=output_dir,
+            concurrency=concurrency,
+            overwrite=overwrite,
+            detach=detach,
+            strict=strict,
+            keep_running=keep_running,
+            settings_overrides={
+                "enhance_model": enhance_model,
+                "enhance_timeout": enhance_timeout,
+                "backend": backend,
+                "model": model,
+            },
+            defaults={
+                "duration": duration,
+                "fps": fps,
+                "width": width,
+                "height": height,
+                "steps": steps,
+                "guidance": guidance,
+                "negative_prompt": negative_prompt,
+                "seed": seed,
+                "style": style,
+                "camera_angle": camera_angle,
+                "lighting": lighting,
+                "movement": movement,
+                "mood": mood,
+                "enhance": not no_enhance,
+            },
+        )
+        return
+    if output_dir is not None:
+        raise UsageError("--output-dir goes with --from-file", "Use -o for a single clip.")
     customization = Customization.create(
         style=style, camera_angle=camera_angle, lighting=lighting, movement=movement, mood=mood
     )

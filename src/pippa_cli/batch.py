@@ -1,0 +1,356 @@
+"""Batch generation: a prompt list fanned out across Modal's GPUs, resumable.
+
+Every line becomes a normal job in the history. Up to `concurrency` jobs (enhancement and
+GPU alike) are in flight at once; the local backend renders one after another on its one
+GPU. A rerun skips clips that are already complete; a failed line never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pippa_cli.batch_input import BatchLine, LineError
+from pippa_cli.customization import Customization
+from pippa_cli.errors import PippaError, UsageError
+from pippa_cli.generation import Interrupted, execute_job
+from pippa_cli.history import History, Job
+from pippa_cli.output import Output
+from pippa_cli.progress import STAGE_LABELS
+from pippa_cli.spec import GenerateSpec, build_spec, sidecar_path, slugify
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from pippa_cli.backends.local_backend import LocalBackend
+    from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.settings import Settings
+
+CUSTOMIZATION_FIELDS = ("style", "camera_angle", "lighting", "movement", "mood")
+
+
+@dataclass
+class Planned:
+    line: BatchLine
+    spec: GenerateSpec
+    skip: bool = False
+
+
+@dataclass
+class LineResult:
+    line: int
+    status: str  # completed, failed, cancelled, skipped, invalid
+    video_path: str | None = None
+    error: str | None = None
+    job: Job | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.job.to_json() if self.job else {}
+        data.update({"line": self.line, "status": self.status})
+        if self.video_path:
+            data["video_path"] = self.video_path
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass
+class Summary:
+    results: list[LineResult] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def gpu_seconds(self) -> float:
+        total = 0.0
+        for r in self.results:
+            if r.job is not None:
+                total += r.job.timings.get("render_s", 0.0) + r.job.timings.get("remote_s", 0.0)
+        return total
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("completed", "skipped") for r in self.results)
+
+
+def plan(
+    lines: list[BatchLine],
+    defaults: dict[str, Any],
+    output_dir: Path,
+    *,
+    overwrite: bool,
+    check: Callable[[GenerateSpec], None] | None = None,
+) -> tuple[list[Planned], list[LineError]]:
+    """Validate every line into a spec with its output path; decide what a rerun skips."""
+    planned: list[Planned] = []
+    errors: list[LineError] = []
+    taken: dict[Path, int] = {}
+    width = max(3, len(str(max((line.number for line in lines), default=0))))
+    for line in lines:
+        try:
+            path = output_dir / output_name(line, width)
+            if path in taken:
+                raise UsageError(f"output {path.name} is also line {taken[path]}'s")
+            spec = _line_spec(line, defaults, path)
+            if check is not None:
+                check(spec)
+        except PippaError as exc:
+            errors.append(LineError(line.number, exc.message))
+            continue
+        taken[path] = line.number
+        planned.append(Planned(line, spec, skip=not overwrite and is_complete(path)))
+    return planned, errors
+
+
+def output_name(line: BatchLine, width: int = 3) -> str:
+    """`NNN-slug.mp4` from the line number and prompt (or the line's own name).
+
+    The slug keeps only ASCII letters, digits and dashes, so no name can leave the
+    output directory, whatever it says.
+    """
+    if line.name is not None:
+        stem = slugify(line.name.removesuffix(".mp4"), max_words=12, max_chars=80)
+        return f"{stem}.mp4"
+    return f"{line.number:0{width}d}-{slugify(line.prompt)}.mp4"
+
+
+def is_complete(path: Path) -> bool:
+    """A clip from an earlier run: the MP4 and a sidecar saying it completed."""
+    sidecar = sidecar_path(path)
+    try:
+        if path.stat().st_size == 0:
+            return False
+        data = json.loads(sidecar.read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("status") == "completed"
+
+
+def _line_spec(line: BatchLine, defaults: dict[str, Any], path: Path) -> GenerateSpec:
+    options = {**defaults, **line.overrides}
+    customization = Customization.create(
+        **{name: options.pop(name, None) for name in CUSTOMIZATION_FIELDS}
+    )
+    enhance = bool(options.pop("enhance", True))
+    return build_spec(
+        prompt=line.prompt,
+        customization=customization,
+        enhance=enhance,
+        output=path,
+        # Resume is decided above; an incomplete leftover is rendered again.
+        overwrite=True,
+        **options,
+    )
+
+
+def run_batch(
+    planned: list[Planned],
+    settings: Settings,
+    out: Output,
+    history: History,
+    backend: ModalBackend | LocalBackend,
+    *,
+    concurrency: int,
+    strict: bool,
+    keep_running: bool,
+    emit: Callable[[LineResult], None],
+) -> Summary:
+    """Render every planned line; `emit` gets each result as it finishes."""
+    summary = Summary()
+    started = time.monotonic()
+    todo = [p for p in planned if not p.skip]
+    for p in planned:
+        if p.skip:
+            summary.results.append(
+                LineResult(p.line.number, "skipped", video_path=str(p.spec.output))
+            )
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def record(result: LineResult) -> None:
+        with lock:
+            summary.results.append(result)
+            emit(result)
+
+    with BatchProgress(out, total=len(todo)) as display:
+
+        def work(item: Planned) -> LineResult:
+            if stop.is_set():
+                return LineResult(item.line.number, "cancelled", error="not started")
+            line_progress = display.line(item)
+            try:
+                job = execute_job(
+                    item.spec,
+                    settings,
+                    out,
+                    history,
+                    backend,
+                    line_progress,  # type: ignore[arg-type]
+                    strict=strict,
+                    keep_running=keep_running,
+                    should_stop=stop.is_set,
+                )
+                return LineResult(item.line.number, "completed", job.video_path, job=job)
+            except Interrupted as exc:
+                return LineResult(item.line.number, "cancelled", error=exc.message)
+            except PippaError as exc:
+                display.error(item, exc.message)
+                return LineResult(item.line.number, "failed", error=exc.message)
+            except Exception as exc:  # one bad job must not stop the others
+                display.error(item, f"unexpected {type(exc).__name__}: {exc}")
+                return LineResult(item.line.number, "failed", error=str(exc))
+            finally:
+                display.done(line_progress)
+
+        try:
+            if backend.name == "local":
+                # One GPU: one clip at a time, in this thread so Ctrl-C reaches the render.
+                for item in todo:
+                    result = work(item)
+                    record(result)
+                    if result.status == "cancelled":
+                        summary.interrupted = True
+                        break
+            else:
+                _fan_out(todo, work, record, stop, concurrency)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+    done = {r.line for r in summary.results}
+    for item in todo:
+        if item.line.number not in done:
+            summary.results.append(LineResult(item.line.number, "cancelled", error="not started"))
+    summary.results.sort(key=lambda r: r.line)
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _fan_out(
+    todo: list[Planned],
+    work: Callable[[Planned], LineResult],
+    record: Callable[[LineResult], None],
+    stop: threading.Event,
+    concurrency: int,
+) -> None:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pippa-batch")
+    pending: set[Future[LineResult]] = {pool.submit(work, item) for item in todo}
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(future.result())
+    except KeyboardInterrupt:
+        # Stop submitting; running workers see `stop` and cancel (or keep) their jobs.
+        stop.set()
+        for future in pending:
+            future.cancel()
+        for future in pending:
+            if not future.cancelled():
+                record(future.result())
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BatchProgress:
+    """An overall bar plus one line per active job (terminal only)."""
+
+    def __init__(self, out: Output, total: int) -> None:
+        self.out = out
+        self.total = total
+        self._progress: Progress | None = None
+        self._overall: TaskID | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> BatchProgress:
+        if self.out.live and self.total:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=self.out.err,
+            )
+            self._progress.start()
+            self._overall = self._progress.add_task("All clips", total=self.total, detail="")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def line(self, item: Planned) -> LineProgress:
+        return LineProgress(self, item)
+
+    def done(self, line: LineProgress) -> None:
+        with self._lock:
+            if self._progress is not None:
+                if line.task is not None:
+                    self._progress.remove_task(line.task)
+                assert self._overall is not None
+                self._progress.advance(self._overall)
+
+    def error(self, item: Planned, message: str) -> None:
+        self.say(f"Error: line {item.line.number}: {message}")
+
+    def say(self, message: str) -> None:
+        if self.out.quiet:
+            return
+        with self._lock:
+            if self._progress is not None:
+                self._progress.console.print(message, markup=False, highlight=False)
+            else:
+                self.out.err.print(message, markup=False, highlight=False)
+
+
+class LineProgress:
+    """What one job reports, shown as its own line (the StageProgress interface)."""
+
+    def __init__(self, batch: BatchProgress, item: Planned) -> None:
+        self.batch = batch
+        self.number = item.line.number
+        self.current: str | None = None
+        self._progress = None  # never prompts: batch workers are not interactive
+        self.task: TaskID | None = None
+        label = f"{self.number:>4} {item.line.prompt[:28]}"
+        if batch._progress is not None:
+            with batch._lock:
+                self.task = batch._progress.add_task(label, total=None, detail="waiting")
+
+    def stage(self, name: str, detail: str = "") -> None:
+        self.current = name
+        self._show(STAGE_LABELS.get(name, name).lower())
+
+    def step(self, name: str, completed: int, total: int) -> None:
+        self.current = name
+        self._show(f"{name} {completed}/{total}", completed, total)
+
+    def note(self, message: str) -> None:
+        return None  # per-job notes would drown a batch; errors and warnings still show
+
+    def warn(self, message: str) -> None:
+        self.batch.say(f"Warning: line {self.number}: {message}")
+
+    def _show(self, detail: str, completed: int | None = None, total: int | None = None) -> None:
+        progress = self.batch._progress
+        if progress is None or self.task is None:
+            return
+        with self.batch._lock:
+            progress.update(self.task, detail=detail, completed=completed or 0, total=total)

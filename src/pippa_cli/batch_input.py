@@ -1,0 +1,127 @@
+"""Reading a prompt list for batch runs: plain text (one prompt a line) or JSON Lines.
+
+Text: blank lines and `#` comments are skipped. JSON Lines: one object a line with
+`prompt` and any per-line override of the command's options. Every line is checked
+before anything is submitted; a bad line is reported with its number.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pippa_cli.errors import UsageError
+
+# Per-line overrides a JSONL object may carry (plus `prompt` and `name`).
+OVERRIDES: dict[str, type | tuple[type, ...]] = {
+    "duration": (int, float),
+    "fps": int,
+    "width": int,
+    "height": int,
+    "steps": int,
+    "guidance": (int, float),
+    "negative_prompt": str,
+    "seed": int,
+    "model": str,
+    "style": str,
+    "camera_angle": str,
+    "lighting": str,
+    "movement": str,
+    "mood": str,
+    "enhance": bool,
+}
+_ALIASES = {
+    "camera-angle": "camera_angle",
+    "negative-prompt": "negative_prompt",
+    "output": "name",
+    "output_name": "name",
+}
+
+
+@dataclass
+class BatchLine:
+    number: int
+    prompt: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+
+
+@dataclass
+class LineError:
+    number: int
+    message: str
+
+
+def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
+    """Parse `source` (a path, or '-' for stdin) into lines and per-line errors."""
+    raw = _read_source(source)
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{_label(source)} is not valid UTF-8 (byte {exc.start})",
+            "Convert it to UTF-8, e.g. with iconv.",
+        ) from None
+    rows = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1)]
+    rows = [(n, line) for n, line in rows if line and not line.startswith("#")]
+    if not rows:
+        raise UsageError(f"{_label(source)} has no prompts", "One prompt a line, or JSON Lines.")
+    jsonl = source.lower().endswith((".jsonl", ".ndjson")) or rows[0][1].startswith("{")
+    lines: list[BatchLine] = []
+    errors: list[LineError] = []
+    for number, line in rows:
+        try:
+            lines.append(_parse_json_line(number, line) if jsonl else BatchLine(number, line))
+        except ValueError as exc:
+            errors.append(LineError(number, str(exc)))
+    return lines, errors
+
+
+def _read_source(source: str) -> bytes:
+    if source == "-":
+        if sys.stdin.isatty():
+            raise UsageError(
+                "--from-file - reads stdin, but stdin is a terminal", "Pipe a list in."
+            )
+        return sys.stdin.buffer.read()
+    path = Path(source).expanduser()
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist", "Check the path given to --from-file.") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _label(source: str) -> str:
+    return "stdin" if source == "-" else source
+
+
+def _parse_json_line(number: int, line: str) -> BatchLine:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError('expected a JSON object with a "prompt"')
+    obj = {_ALIASES.get(k, k): v for k, v in obj.items()}
+    prompt = obj.pop("prompt", None)
+    if not isinstance(prompt, str):
+        raise ValueError('missing "prompt" (a string)')
+    name = obj.pop("name", None)
+    if name is not None and not isinstance(name, str):
+        raise ValueError('"name" must be a string')
+    unknown = sorted(set(obj) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"unknown field(s) {', '.join(unknown)}; allowed: prompt, name, " + ", ".join(OVERRIDES)
+        )
+    for key, value in obj.items():
+        wanted = OVERRIDES[key]
+        # bool is an int in Python; only "enhance" may be one.
+        if not isinstance(value, wanted) or (isinstance(value, bool) and key != "enhance"):
+            raise ValueError(f'"{key}" has the wrong type ({type(value).__name__})')
+    return BatchLine(number, prompt, obj, name)
