@@ -155,9 +155,9 @@ def check_local() -> Check:
             "torch is not installed: only the Modal backend is available",
             "For --backend local: pip install 'pippa-cli[local]'.",
         )
-    try:
-        import diffusers  # noqa: F401
-    except ImportError:
+    from importlib.util import find_spec
+
+    if find_spec("diffusers") is None:  # importing it would cost seconds
         return Check(
             "local gpu", WARNING, "diffusers is not installed", "pip install 'pippa-cli[local]'."
         )

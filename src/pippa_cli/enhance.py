@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -302,3 +303,24 @@ def _limit_words(text: str, limit: int) -> str:
     if head.endswith((".", "!", "?")):
         return head
     return head[: end + 1] if end > 0 else head
+
+
+def enhance_lines(
+    lines: list[tuple[int, str, Customization]],
+    settings: Settings,
+    *,
+    strict: bool,
+    concurrency: int,
+) -> Iterator[tuple[int, Enhancement | EnhancementError]]:
+    """Enhance many prompts concurrently, yielding results in input order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: tuple[int, str, Customization]) -> tuple[int, Enhancement | EnhancementError]:
+        number, prompt, customization = item
+        try:
+            return number, enhance_prompt(prompt, customization, settings, strict=strict)
+        except EnhancementError as exc:
+            return number, exc
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pippa-enhance") as pool:
+        yield from pool.map(one, lines)

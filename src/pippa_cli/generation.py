@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pippa_cli import __version__
 from pippa_cli.errors import BackendError, PippaError, UsageError
@@ -165,8 +165,7 @@ def execute_job(
     except (KeyboardInterrupt, _Terminated) as exc:
         _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
     except PippaError as exc:
-        tracker.fail(exc.message)
-        raise
+        _failed(exc, history, tracker)
     except Exception as exc:
         tracker.fail(f"{type(exc).__name__}: {exc}")
         raise
@@ -204,6 +203,8 @@ def follow_job(
             )
         except (KeyboardInterrupt, _Terminated) as exc:
             _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+        except PippaError as exc:
+            _failed(exc, history, tracker)
     return history.get(job.task_id)
 
 
@@ -354,6 +355,21 @@ def _ask_keep_running(progress: StageProgress, out: Output) -> bool:
         )
     except (KeyboardInterrupt, EOFError):
         return False
+
+
+def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
+    """Record a failure, unless Modal merely could not be asked about a call it holds."""
+    from pippa_cli.backends.modal_backend import ModalUnavailable, ResultExpired
+
+    job = history.get(tracker.task_id)
+    if isinstance(exc, ModalUnavailable) and job.remote_call_id:
+        tracker.flush()
+        raise BackendError(
+            f"{exc.message}; job {job.task_id} keeps running on Modal",
+            f"{exc.hint} Then: pippa status {job.task_id[:8]} --wait",
+        ) from exc
+    tracker.fail(("expired: " if isinstance(exc, ResultExpired) else "") + exc.message)
+    raise exc
 
 
 def _interrupted(

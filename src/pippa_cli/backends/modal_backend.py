@@ -43,6 +43,10 @@ class ModalSDK:
         return bool(config.get("token_id") and config.get("token_secret"))
 
 
+class ModalUnavailable(BackendError):
+    """Modal could not be asked (network, credentials): a running call is unaffected."""
+
+
 class ResultExpired(BackendError):
     """Modal no longer holds the result (older than its 7-day retention)."""
 
@@ -97,6 +101,8 @@ class ModalBackend:
                 result = call.get(timeout=wait)
         except TimeoutError:
             return self._progress(call_id)
+        except ModalUnavailable:
+            raise  # says nothing about the call itself
         except BackendError as exc:
             status = "expired" if isinstance(exc, ResultExpired) else "failed"
             return RemoteState(status=status, error=exc)
@@ -174,7 +180,7 @@ def explain_modal_error(exc: Exception, app_name: str) -> BackendError:
     explain: list[tuple[type[BaseException], Callable[[], BackendError]]] = [
         (
             me.AuthError,
-            lambda: BackendError(
+            lambda: ModalUnavailable(
                 "Modal rejected your credentials",
                 "Run `modal token new` to create a fresh token.",
             ),
@@ -202,9 +208,12 @@ def explain_modal_error(exc: Exception, app_name: str) -> BackendError:
         ),
         (
             me.ConnectionError,
-            lambda: BackendError("could not reach Modal", "Check your network connection."),
+            lambda: ModalUnavailable("could not reach Modal", "Check your network connection."),
         ),
-        (OSError, lambda: BackendError("could not reach Modal", "Check your network connection.")),
+        (
+            OSError,
+            lambda: ModalUnavailable("could not reach Modal", "Check your network connection."),
+        ),
     ]
     for kind, make in explain:
         if isinstance(exc, kind):

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pippa_cli.cli import options as o
+
+if TYPE_CHECKING:
+    from pippa_cli.customization import Customization
+    from pippa_cli.output import Output
+    from pippa_cli.settings import Settings
+
+_FIELDS = ("style", "camera_angle", "lighting", "movement", "mood")
 
 
 def enhance(
@@ -25,6 +32,17 @@ def enhance(
     max_tokens: o.MaxTokens = None,
     enhance_timeout: o.EnhanceTimeout = None,
     strict: o.Strict = False,
+    from_file: Annotated[
+        str | None,
+        typer.Option(
+            "--from-file",
+            help="Enhance a list: one prompt a line (or JSON Lines); '-' reads stdin. "
+            "Prints one enhanced prompt a line, in input order.",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="With --from-file: requests to Groq at once.", min=1, max=32)
+    ] = 4,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     debug: o.Debug = False,
@@ -36,6 +54,7 @@ def enhance(
     """
     from pippa_cli.customization import Customization
     from pippa_cli.enhance import enhance_prompt
+    from pippa_cli.errors import UsageError
     from pippa_cli.output import Output
     from pippa_cli.prompt_input import read_prompt
     from pippa_cli.settings import load_settings
@@ -44,13 +63,18 @@ def enhance(
     customization = Customization.create(
         style=style, camera_angle=camera_angle, lighting=lighting, movement=movement, mood=mood
     )
-    text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
     settings = load_settings(
         enhance_model=enhance_model,
         enhance_temperature=temperature,
         enhance_max_tokens=max_tokens,
         enhance_timeout=enhance_timeout,
     )
+    if from_file is not None:
+        if prompt is not None:
+            raise UsageError("give either a PROMPT or --from-file, not both")
+        _enhance_list(out, from_file, customization, settings, strict, concurrency)
+        return
+    text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
     result = enhance_prompt(text, customization, settings, strict=strict)
     if result.warning:
         out.warn(result.warning)
@@ -58,3 +82,47 @@ def enhance(
         out.data_json(result.to_json())
     else:
         out.data(result.enhanced_prompt)
+
+
+def _enhance_list(
+    out: Output,
+    source: str,
+    customization: Customization,
+    settings: Settings,
+    strict: bool,
+    concurrency: int,
+) -> None:
+    """`--from-file`: each line's enhanced prompt, in input order; bad lines reported."""
+    from pippa_cli.batch_input import LineError, read_lines
+    from pippa_cli.customization import Customization
+    from pippa_cli.enhance import enhance_lines
+    from pippa_cli.errors import PippaError, UsageError
+    from pippa_cli.prompt_input import validate_prompt
+
+    lines, errors = read_lines(source)
+    work: list[tuple[int, str, Customization]] = []
+    for line in lines:
+        try:
+            # A line's own customization beats the command's; other JSONL fields don't apply.
+            merged = {k: line.overrides.get(k) or getattr(customization, k) for k in _FIELDS}
+            work.append((line.number, validate_prompt(line.prompt), Customization.create(**merged)))
+        except PippaError as exc:
+            errors.append(LineError(line.number, exc.message))
+    for error in sorted(errors, key=lambda e: e.number):
+        out.error(f"line {error.number}: {error.message}")
+    if errors and strict:
+        raise UsageError(f"{len(errors)} bad line(s); nothing was sent (--strict)")
+    failed = bool(errors)
+    for number, result in enhance_lines(work, settings, strict=strict, concurrency=concurrency):
+        if isinstance(result, PippaError):
+            out.error(f"line {number}: {result.message}", result.hint)
+            failed = True
+            continue
+        if result.warning:
+            out.warn(f"line {number}: {result.warning}")
+        if out.json_mode:
+            out.data_json({"line": number, **result.to_json()})
+        else:
+            out.data(result.enhanced_prompt)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,234 @@
+"""A stand-in for Modal's call objects: a TEST DOUBLE for what cannot run offline.
+
+A live Modal call needs Modal's servers, a token and a GPU; none exist in the tests. pippa
+reaches the Modal SDK only through `pippa_cli.backends.modal_backend.ModalSDK` (its methods
+`cls`, `function_call`, `progress_dict`, `has_credentials`), so the `modal_standin` fixture
+replaces that one class with `ModalStandIn`. Everything above it (ModalBackend, the history,
+the CLI) is pippa's real code.
+
+Each spawned call plays a scripted timeline, one step per `get`:
+
+    get #0               pending: the container is starting, nothing published ("queued")
+    get #1 .. #steps     pending: publishes {"stage": "denoising", "step": i, "total": steps}
+    get #steps+1 ...     the outcome: the MP4's bytes, or a scripted exception
+
+"Pending" is the built-in TimeoutError, which `modal.FunctionCall.get(timeout=...)` raises
+while the call runs; errors are the real classes from `modal.exception` (or any exception,
+as user code on Modal may raise). No get sleeps its timeout: a step takes about 2 ms.
+Every spawn, lookup, get and cancel is recorded for the tests to assert on.
+
+It is a plugin: test modules that use it say `pytest_plugins = ["tests.modal_standin"]`.
+They import its classes first, so pytest cannot rewrite its asserts (it has none):
+PYTEST_DONT_REWRITE
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+STEP_SLEEP_S = 0.002
+
+
+@dataclass
+class Script:
+    """How one call behaves, get by get."""
+
+    steps: int = 3  # pending gets that publish denoising progress, after one "queued" get
+    outcome: bytes | BaseException | None = None  # None: the stand-in's MP4
+    interrupt_at: int | None = None  # this get (0-based) raises KeyboardInterrupt, once
+    pending_forever: bool = False
+
+    def pending(self, index: int) -> bool:
+        return self.pending_forever or index <= self.steps
+
+
+@dataclass
+class Spawn:
+    """One `Cls(model=...).generate.spawn(request)`."""
+
+    app_name: str
+    class_name: str
+    model: str | None
+    request: dict[str, Any]
+    call_id: str
+
+
+class FakeDict:
+    """`modal.Dict`: only what pippa reads (`get`), plus `put` for the fake calls."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.reads: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.append(key)
+        return self.data.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+
+class FakeFunctionCall:
+    """`modal.FunctionCall`: object_id, get(timeout) and cancel()."""
+
+    def __init__(self, standin: ModalStandIn, call_id: str, script: Script) -> None:
+        self.standin = standin
+        self.object_id = call_id
+        self.script = script
+        self.gets: list[float | None] = []  # the timeout of each get
+        self.cancelled = False
+
+    def get(self, timeout: float | None = None) -> bytes:
+        index = len(self.gets)
+        self.gets.append(timeout)
+        for hook in self.standin.on_get:
+            hook(self, index)
+        script = self.script
+        if script.interrupt_at == index:
+            raise KeyboardInterrupt
+        if script.pending(index):
+            if index >= 1:
+                step = min(index, script.steps) if script.steps else 0
+                self.standin.progress.put(
+                    self.object_id, {"stage": "denoising", "step": step, "total": script.steps}
+                )
+            time.sleep(STEP_SLEEP_S)  # a sliver of real time, never the timeout itself
+            raise TimeoutError
+        outcome = script.outcome if script.outcome is not None else self.standin.mp4
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.standin.cancelled.append(self.object_id)
+
+
+class _FakeMethod:
+    def __init__(self, standin: ModalStandIn, app_name: str, class_name: str, model: Any):
+        self.standin = standin
+        self.app_name = app_name
+        self.class_name = class_name
+        self.model = model
+
+    def spawn(self, request: dict[str, Any]) -> FakeFunctionCall:
+        if self.standin.spawn_error is not None:
+            raise self.standin.spawn_error
+        call_id = "fc-" + uuid.uuid4().hex[:24].upper()
+        script = self.standin.script
+        call = FakeFunctionCall(self.standin, call_id, script)
+        self.standin.calls[call_id] = call
+        self.standin.spawns.append(
+            Spawn(self.app_name, self.class_name, self.model, request, call_id)
+        )
+        return call
+
+
+class _FakeInstance:
+    def __init__(self, method: _FakeMethod) -> None:
+        self.generate = method
+
+
+class FakeCls:
+    """`modal.Cls.from_name(app, name)`: lazy, like the real one; errors come at spawn."""
+
+    def __init__(self, standin: ModalStandIn, app_name: str, class_name: str) -> None:
+        self.standin = standin
+        self.app_name = app_name
+        self.class_name = class_name
+
+    def __call__(self, model: Any = None) -> _FakeInstance:
+        return _FakeInstance(_FakeMethod(self.standin, self.app_name, self.class_name, model))
+
+
+class ModalStandIn:
+    """Replaces `ModalSDK`. Set `credentials`, `script` (for the next spawns), `spawn_error`."""
+
+    def __init__(self, mp4: bytes) -> None:
+        self.mp4 = mp4
+        self.credentials = True
+        self.script = Script()
+        self.spawn_error: BaseException | None = None
+        self.on_get: list[Callable[[FakeFunctionCall, int], None]] = []
+        self.progress = FakeDict()
+        self.calls: dict[str, FakeFunctionCall] = {}
+        self.spawns: list[Spawn] = []
+        self.cancelled: list[str] = []
+        self.cls_lookups: list[tuple[str, str]] = []
+        self.call_lookups: list[str] = []
+        self.credential_checks = 0
+
+    # the ModalSDK interface ---------------------------------------------------------
+    def cls(self, app_name: str, class_name: str) -> FakeCls:
+        self.cls_lookups.append((app_name, class_name))
+        return FakeCls(self, app_name, class_name)
+
+    def function_call(self, call_id: str) -> FakeFunctionCall:
+        """Lazy like `FunctionCall.from_id`: an unknown id fails at get, with NotFoundError."""
+        self.call_lookups.append(call_id)
+        if call_id not in self.calls:
+            import modal.exception
+
+            unknown = Script(steps=0, outcome=modal.exception.NotFoundError(f"no call {call_id}"))
+            return FakeFunctionCall(self, call_id, unknown)
+        return self.calls[call_id]
+
+    def progress_dict(self) -> FakeDict:
+        return self.progress
+
+    def has_credentials(self) -> bool:
+        self.credential_checks += 1
+        return self.credentials
+
+    # for tests ----------------------------------------------------------------------
+    def add_call(self, call_id: str, script: Script) -> FakeFunctionCall:
+        """A call Modal knows about without it being spawned here (another process)."""
+        call = FakeFunctionCall(self, call_id, script)
+        self.calls[call_id] = call
+        return call
+
+    @property
+    def gets(self) -> int:
+        return sum(len(c.gets) for c in self.calls.values())
+
+    def record(self) -> dict[str, Any]:
+        """What happened, as plain data (for a child process to hand back)."""
+        return {
+            "spawns": [s.call_id for s in self.spawns],
+            "gets": self.gets,
+            "cancelled": list(self.cancelled),
+        }
+
+
+def make_mp4() -> bytes:
+    """A small valid H.264 MP4 (9 frames of noise, 64x64), encoded by pippa's own encoder."""
+    import numpy as np
+
+    from pippa_cli.mp4 import encode_mp4
+
+    frames = np.random.default_rng(0).integers(0, 256, size=(9, 64, 64, 3), dtype=np.uint8)
+    return encode_mp4(frames, 8, {"title": "modal stand-in"})
+
+
+@pytest.fixture(scope="session")
+def standin_mp4() -> bytes:
+    return make_mp4()
+
+
+@pytest.fixture
+def modal_standin(monkeypatch: pytest.MonkeyPatch, standin_mp4: bytes) -> Iterator[ModalStandIn]:
+    """The CLI (and anything else building a ModalSDK) talks to a fresh stand-in."""
+    import pippa_cli.backends.modal_backend as modal_backend
+
+    standin = ModalStandIn(standin_mp4)
+    monkeypatch.setattr(modal_backend, "ModalSDK", lambda: standin)
+    # ModalBackend.wait's poll interval is the get timeout, which the stand-in never sleeps;
+    # keep anything that reads the constant at call time quick as well.
+    monkeypatch.setattr(modal_backend, "POLL_SECONDS", 0.01)
+    yield standin

@@ -1,0 +1,214 @@
+"""`pippa deploy`: checks first, then `python -m modal deploy -m modal_app.app`.
+
+The `modal deploy` child process is the one thing replaced (it needs Modal's servers);
+the command and environment handed to it are checked against what modal_app reads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import pippa_cli
+import pippa_cli.deploy
+from pippa_cli.cli.app import app
+from pippa_cli.deploy import MODAL_APP_MODULE, deploy_command, deploy_env
+from pippa_cli.errors import UsageError
+from pippa_cli.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def deploy(*args: str):
+    return CliRunner().invoke(app, ["deploy", *args])
+
+
+@pytest.fixture
+def modal_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test-token")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test-secret")
+
+
+class FakeRun:
+    """Stands in for subprocess.run of `modal deploy`; records what it was asked to run."""
+
+    def __init__(self, returncode: int = 0) -> None:
+        self.returncode = returncode
+        self.calls: list[tuple[list[str], dict[str, Any]]] = []
+        self.stderr: Any = None  # sys.stderr as the command saw it
+
+    def __call__(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        self.calls.append((command, kwargs))
+        self.stderr = sys.stderr
+        return subprocess.CompletedProcess(command, self.returncode)
+
+
+@pytest.fixture
+def fake_run(monkeypatch: pytest.MonkeyPatch) -> FakeRun:
+    run = FakeRun()
+    monkeypatch.setattr(pippa_cli.deploy, "subprocess", types.SimpleNamespace(run=run))
+    return run
+
+
+# --- refused before anything runs -----------------------------------------------------------
+
+
+def test_no_credentials(fake_run: FakeRun):
+    result = deploy()
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: no Modal credentials found")
+    assert "modal token new" in result.stderr
+    assert fake_run.calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpu", ""], "is not a GPU type"),
+        (["--gpu", "H 100"], "is not a GPU type"),
+        (["--timeout", "10"], "--timeout 10 is out of range"),
+        (["--timeout", "100000"], "--timeout 100000 is out of range"),
+        (["--scaledown", "1"], "--scaledown 1 is out of range"),
+        (["--download", "not a model"], "unknown model"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    modal_credentials: None, fake_run: FakeRun, args: list[str], message: str
+):
+    result = deploy(*args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert fake_run.calls == []
+
+
+def test_bad_option_wins_over_missing_credentials(fake_run: FakeRun):
+    assert deploy("--timeout", "5").exit_code == 2
+
+
+# --- the command and its environment ----------------------------------------------------------
+
+
+def test_deploy_command():
+    command = deploy_command("pippa")
+
+    assert command[:7] == [sys.executable, "-m", "modal", "deploy", "-m", "modal_app.app", "--name"]
+    assert command[7] == "pippa"
+    assert command[8:] == ["--tag", f"pippa-{pippa_cli.__version__}"]
+    assert MODAL_APP_MODULE == "modal_app.app"
+
+
+def test_deploy_env(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SOMETHING_ELSE", "kept")
+
+    env = deploy_env("my-pippa", " A100-80GB ", 3600, 60)
+
+    assert env["PIPPA_MODAL_APP"] == "my-pippa"
+    assert env["PIPPA_MODAL_GPU"] == "A100-80GB"
+    assert env["PIPPA_MODAL_TIMEOUT"] == "3600"
+    assert env["PIPPA_MODAL_SCALEDOWN"] == "60"
+    assert env["SOMETHING_ELSE"] == "kept"  # modal deploy still sees the token, PATH, ...
+    with pytest.raises(UsageError):
+        deploy_env("x", "H100", 59, 60)
+
+
+# --- running it --------------------------------------------------------------------------------
+
+
+def test_deploy_runs_modal_deploy(modal_credentials: None, fake_run: FakeRun):
+    result = deploy("--gpu", "L40S", "--timeout", "900", "--scaledown", "30")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "pippa\n"
+    assert "Deployed" in result.stderr
+    [(command, kwargs)] = fake_run.calls
+    assert command == deploy_command("pippa")
+    env = kwargs["env"]
+    assert env["PIPPA_MODAL_GPU"] == "L40S"
+    assert env["PIPPA_MODAL_TIMEOUT"] == "900"
+    assert env["PIPPA_MODAL_SCALEDOWN"] == "30"
+    assert env["MODAL_TOKEN_ID"] == "ak-test-token"
+    assert kwargs["stdout"] is fake_run.stderr  # modal's own output stays off stdout
+    assert kwargs["check"] is False
+
+
+def test_app_name_option_and_environment(
+    modal_credentials: None, fake_run: FakeRun, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PIPPA_MODAL_APP", "from-env")
+
+    assert deploy().stdout == "from-env\n"
+    result = deploy("--app-name", "from-flag")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "from-flag\n"
+    assert [kwargs["env"]["PIPPA_MODAL_APP"] for _, kwargs in fake_run.calls] == [
+        "from-env",
+        "from-flag",
+    ]
+    assert fake_run.calls[1][0][fake_run.calls[1][0].index("--name") + 1] == "from-flag"
+
+
+def test_failed_modal_deploy(modal_credentials: None, fake_run: FakeRun):
+    fake_run.returncode = 1
+
+    result = deploy()
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Error: modal deploy failed (exit 1)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+# --- the app it deploys ---------------------------------------------------------------------------
+
+READ_APP = (
+    "import modal_app, modal_app.app as a; "
+    "print(modal_app.__file__); print(a.app.name, a.GPU, a.TIMEOUT_S, a.SCALEDOWN_S, a.CLASS_NAME)"
+)
+
+
+def import_modal_app(env: dict[str, str]) -> list[str]:
+    """Import modal_app.app the way `modal deploy -m` does: in a fresh process, from anywhere."""
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_APP],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=Path.cwd(),  # a temp dir: the import must come from the installed package
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_modal_app_is_installed_with_default_settings():
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    location, settings = import_modal_app(env)
+
+    assert Path(location).name == "__init__.py"
+    assert Path(location).parent.name == "modal_app"
+    assert not Path.cwd().joinpath("modal_app").exists()
+    assert settings.split() == ["pippa", "H100", "1800", "240", "LTX"]
+    # ... the app and class pippa's own settings look up by default.
+    defaults = Settings()
+    assert (defaults.modal_app, defaults.modal_class) == ("pippa", "LTX")
+
+
+def test_modal_app_reads_what_deploy_sets():
+    env = deploy_env("my-pippa", "A100-80GB", 3600, 60)
+    env.pop("PYTHONPATH", None)
+
+    _, settings = import_modal_app(env)
+
+    assert settings.split() == ["my-pippa", "A100-80GB", "3600", "60", "LTX"]

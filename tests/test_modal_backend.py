@@ -1,0 +1,421 @@
+"""`pippa generate` on the Modal backend, against the stand-in for Modal's call objects.
+
+Everything but the Modal SDK's call objects is pippa's real code: the CLI, ModalBackend,
+the generation flow, the history and the files it writes (see tests/modal_standin.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import modal.exception
+import pytest
+from typer.testing import CliRunner
+
+import pippa_cli.generation
+from pippa_cli.cli.app import app
+from pippa_cli.history import History
+from pippa_cli.spec import frames_for
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script
+
+pytest_plugins = ["tests.modal_standin"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROMPT = "a red fox trotting through fresh snow"
+SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
+
+
+def generate(*args: str):
+    return CliRunner().invoke(app, ["generate", *args])
+
+
+def history() -> History:
+    return History.open_default()
+
+
+def only_job():
+    jobs = history().list()
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+# --- a render, start to finish ---------------------------------------------------------
+
+
+def test_generate_spawns_one_call_and_saves_the_video(
+    modal_standin: ModalStandIn, standin_mp4: bytes, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(pippa_cli.generation, "_PERSIST_EVERY_S", 0.0)  # every report persists
+    seen: list[tuple[int, str | None, int, str | None]] = []
+
+    def look_at_history(call: FakeFunctionCall, index: int) -> None:
+        job = only_job()
+        seen.append((index, job.status, job.progress, job.remote_call_id))
+
+    modal_standin.on_get.append(look_at_history)
+    modal_standin.script = Script(steps=4)
+
+    started = time.monotonic()
+    result = generate(PROMPT, "--no-enhance", "--seed", "42", "-o", "fox.mp4", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 10
+    video = Path("fox.mp4").resolve()
+    assert result.stdout == f"{video}\n"
+    assert video.read_bytes() == standin_mp4
+    # One spawn, on the deployed app's class, with the model label and the full request.
+    assert len(modal_standin.spawns) == 1
+    spawn = modal_standin.spawns[0]
+    assert (spawn.app_name, spawn.class_name, spawn.model) == ("pippa", "LTX", "ltx-video")
+    request = spawn.request
+    assert request["prompt"] == PROMPT
+    assert request["num_frames"] == frames_for(3, 8) == 25
+    assert (request["fps"], request["width"], request["height"]) == (8, 256, 160)
+    assert (request["seed"], request["steps"]) == (42, 4)
+    job = only_job()
+    tags = request["metadata"]
+    assert tags["title"] == PROMPT
+    assert tags["comment"] == PROMPT
+    embedded = json.loads(tags["pippa"])
+    assert embedded["task_id"] == job.task_id
+    assert embedded["original_prompt"] == PROMPT
+    assert embedded["seed"] == 42
+    # The job: completed, with the call id of the spawn and the file it wrote.
+    assert job.status == "completed"
+    assert job.progress == 100
+    assert job.remote_call_id == spawn.call_id
+    assert job.remote_call_id.startswith("fc-")
+    assert job.video_path == str(video)
+    assert job.seed == 42
+    assert job.model == "ltx-video"
+    assert job.completed_at
+    assert job.timings["submit_s"] >= 0 and job.timings["remote_s"] >= 0
+    sidecar = json.loads(video.with_suffix(".json").read_text())
+    assert sidecar["task_id"] == job.task_id
+    assert sidecar["status"] == "completed"
+    assert sidecar["remote_call_id"] == spawn.call_id
+    assert sidecar["video_path"] == str(video)
+    # The call id was in the history before the result came (already at the first poll),
+    # and the progress Modal published reached the history as the timeline advanced.
+    assert [index for index, *_ in seen] == [0, 1, 2, 3, 4, 5]
+    assert seen[0][1:] == ("running", 2, spawn.call_id)
+    progress = [p for _, _, p, _ in seen]
+    assert progress == sorted(progress) and len(set(progress)) == len(progress), progress
+    assert progress[-1] == 92  # denoising 4/4
+    assert modal_standin.calls[spawn.call_id].gets[0] == pytest.approx(1.0)  # its poll timeout
+    assert modal_standin.cancelled == []
+    assert "Denoising" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_model_repo_id_is_passed_to_the_container(modal_standin: ModalStandIn):
+    repo = "Lightricks/LTX-Video-0.9.8-dev@main"
+
+    result = generate(PROMPT, "--no-enhance", "--model", repo, "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    assert [s.model for s in modal_standin.spawns] == [repo]
+    assert only_job().model == repo
+
+
+def test_app_name_comes_from_the_environment(
+    modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PIPPA_MODAL_APP", "pippa-staging")
+
+    result = generate(PROMPT, "--no-enhance", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    assert modal_standin.cls_lookups == [("pippa-staging", "LTX")]
+
+
+def test_json_prints_one_job_object(modal_standin: ModalStandIn):
+    result = generate(PROMPT, "--no-enhance", "--json", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert data["status"] == "completed"
+    assert data["video_path"] == str(Path("clip.mp4").resolve())
+    assert data["remote_call_id"] == modal_standin.spawns[0].call_id
+
+
+# --- before anything is spent ----------------------------------------------------------
+
+
+def test_missing_credentials_fail_fast_without_a_job(modal_standin: ModalStandIn):
+    modal_standin.credentials = False
+
+    started = time.monotonic()
+    result = generate(PROMPT, "--no-enhance", *SMALL)
+
+    assert time.monotonic() - started < 2
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: no Modal credentials found"), result.stderr
+    assert "modal token new" in result.stderr
+    assert "Traceback" not in result.output
+    assert modal_standin.spawns == [] and modal_standin.cls_lookups == []
+    assert history().list() == []
+
+
+def test_missing_credentials_in_a_real_process():
+    env = {**os.environ, "MODAL_CONFIG_PATH": str(Path("missing-modal.toml").resolve())}
+
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pippa_cli", "generate", "x", "--no-enhance"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert "Error:" in proc.stderr
+    assert "modal token new" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert History.open_default().list() == []
+
+
+def test_app_not_deployed_names_pippa_deploy(modal_standin: ModalStandIn):
+    modal_standin.spawn_error = modal.exception.NotFoundError("App 'pippa' not found")
+
+    result = generate(PROMPT, "--no-enhance", *SMALL)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Error: the Modal app 'pippa' is not deployed" in result.stderr
+    assert "pippa deploy" in result.stderr
+    assert "Traceback" not in result.output
+    job = only_job()
+    assert job.status == "failed"
+    assert "not deployed" in job.error
+    assert job.remote_call_id is None
+    assert job.completed_at
+
+
+def test_rejected_token_at_spawn(modal_standin: ModalStandIn):
+    modal_standin.spawn_error = modal.exception.AuthError("token revoked")
+
+    result = generate(PROMPT, "--no-enhance", *SMALL)
+
+    assert result.exit_code == 1
+    assert "Error: Modal rejected your credentials" in result.stderr
+    assert "modal token new" in result.stderr
+    assert only_job().status == "failed"
+
+
+def test_ctrl_c_before_the_call_exists_cancels_the_job(modal_standin: ModalStandIn):
+    modal_standin.spawn_error = KeyboardInterrupt()
+
+    result = generate(PROMPT, "--no-enhance", *SMALL)
+
+    assert result.exit_code == 130
+    assert "cancelled by user; nothing was saved" in result.stderr
+    job = only_job()
+    assert job.status == "cancelled"
+    assert job.remote_call_id is None
+    assert modal_standin.cancelled == []
+
+
+# --- failures on Modal -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (ValueError("prompt too spicy for the text encoder"), "prompt too spicy"),
+        (modal.exception.RemoteError("CUDA out of memory"), "CUDA out of memory"),
+        (modal.exception.FunctionTimeoutError("ran 1800 s"), "ran past the Modal app's timeout"),
+    ],
+    ids=["user-code", "remote-error", "timeout"],
+)
+def test_remote_failure_is_reported_and_recorded(
+    modal_standin: ModalStandIn, error: Exception, message: str
+):
+    modal_standin.script = Script(steps=2, outcome=error)
+
+    result = generate(PROMPT, "--no-enhance", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    error_line = next(line for line in result.stderr.splitlines() if line.startswith("Error:"))
+    assert message in error_line
+    assert "Traceback" not in result.output
+    job = only_job()
+    assert job.status == "failed"
+    assert message in job.error
+    assert job.remote_call_id == modal_standin.spawns[0].call_id
+    assert not Path("clip.mp4").exists()
+    assert modal_standin.cancelled == []
+
+
+# --- Ctrl-C while following the call -----------------------------------------------------
+
+
+def test_ctrl_c_cancels_the_call(modal_standin: ModalStandIn):
+    modal_standin.script = Script(steps=5, interrupt_at=2)
+
+    result = generate(PROMPT, "--no-enhance", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 130
+    call_id = modal_standin.spawns[0].call_id
+    assert modal_standin.cancelled == [call_id]
+    assert "cancelled job" in result.stderr and "on Modal" in result.stderr
+    job = only_job()
+    assert job.status == "cancelled"
+    assert job.error == "cancelled by user"
+    assert job.remote_call_id == call_id
+    assert not Path("clip.mp4").exists()
+
+
+def test_ctrl_c_with_keep_running_leaves_the_call_running(modal_standin: ModalStandIn):
+    modal_standin.script = Script(steps=5, interrupt_at=2)
+
+    result = generate(PROMPT, "--no-enhance", "--keep-running", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 130
+    assert modal_standin.cancelled == []
+    job = only_job()
+    assert job.status == "running"
+    assert job.remote_call_id == modal_standin.spawns[0].call_id
+    assert "keeps running on Modal" in result.stderr
+    assert f"pippa status {job.task_id[:8]} --wait" in result.stderr
+
+
+def test_ctrl_c_with_a_failing_cancel_keeps_the_job_findable(
+    modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch
+):
+    modal_standin.script = Script(steps=5, interrupt_at=1)
+
+    def cancel_fails(self: FakeFunctionCall) -> None:
+        raise modal.exception.ConnectionError("connection reset")
+
+    monkeypatch.setattr(FakeFunctionCall, "cancel", cancel_fails)
+    result = generate(PROMPT, "--no-enhance", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 130
+    assert "could not cancel job" in result.stderr
+    job = only_job()
+    assert job.status == "running"
+    assert f"pippa cancel {job.task_id[:8]}" in result.stderr
+
+
+# --- --detach ------------------------------------------------------------------------------
+
+
+def test_detach_prints_the_task_id_and_returns(modal_standin: ModalStandIn):
+    result = generate(PROMPT, "--no-enhance", "--detach", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    job = only_job()
+    assert result.stdout == f"{job.task_id}\n"
+    assert f"pippa status {job.task_id[:8]} --wait" in result.stderr
+    assert job.status == "running"
+    assert job.stage == "queued"
+    assert job.remote_call_id == modal_standin.spawns[0].call_id
+    assert job.output_path == str(Path("clip.mp4").resolve())
+    assert modal_standin.gets == 0
+    assert not Path("clip.mp4").exists()
+
+
+def test_detach_json_prints_one_object(modal_standin: ModalStandIn):
+    result = generate(PROMPT, "--no-enhance", "--detach", "--json", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert data["task_id"] == only_job().task_id
+    assert data["status"] == "running"
+    assert data["remote_call_id"] == modal_standin.spawns[0].call_id
+    assert data["video_path"] is None
+    assert modal_standin.gets == 0
+
+
+def test_detach_needs_modal(modal_standin: ModalStandIn):
+    result = generate(PROMPT, "--no-enhance", "--detach", "--backend", "local", *SMALL)
+
+    assert result.exit_code == 2
+    assert "--detach needs the Modal backend" in result.stderr
+
+
+# --- SIGTERM / SIGHUP: stop following, leave the paid-for call running ---------------------
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys
+    import pippa_cli.backends.modal_backend as modal_backend
+    from tests.modal_standin import ModalStandIn, Script
+
+    standin = ModalStandIn(b"")
+    standin.script = Script(pending_forever=True)
+    modal_backend.ModalSDK = lambda: standin
+    from pippa_cli.cli.app import app
+    try:
+        app(sys.argv[1:], prog_name="pippa")
+    finally:
+        with open(os.environ["STANDIN_RECORD"], "w") as f:
+            json.dump(standin.record(), f)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_termination_signal_stops_following_but_keeps_the_call(signum: int, tmp_path: Path):
+    record = tmp_path / "record.json"
+    env = {
+        **os.environ,
+        "STANDIN_RECORD": str(record),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "generate", PROMPT, "--no-enhance", "-o", "clip.mp4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        job = None
+        while time.monotonic() < deadline:
+            jobs = History.open_default().list()
+            if jobs and jobs[0].remote_call_id and jobs[0].status == "running":
+                job = jobs[0]
+                break
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.05)
+        assert job is not None, "the child never submitted its job"
+        time.sleep(0.1)  # let it be inside its polling loop
+        child.send_signal(signum)
+        stdout, stderr = child.communicate(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+    assert child.returncode == 130, stderr
+    assert stdout == ""
+    assert "keeps running on Modal" in stderr
+    assert f"pippa status {job.task_id[:8]} --wait" in stderr
+    assert "Traceback" not in stderr
+    after = History.open_default().get(job.task_id)
+    assert after.status == "running"
+    assert after.remote_call_id == job.remote_call_id
+    done = json.loads(record.read_text())
+    assert done["spawns"] == [job.remote_call_id]
+    assert done["gets"] >= 1
+    assert done["cancelled"] == []
