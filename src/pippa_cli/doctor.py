@@ -33,13 +33,18 @@ class Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    checks = [
-        Check("pippa", OK, f"pippa {__version__} on Python {platform.python_version()}"),
-        check_home(settings),
-        check_groq(settings),
-    ]
-    modal_checks = check_modal(settings)
-    checks.extend(modal_checks)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The two network checks run side by side: at most one timeout's wait, not two.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        groq = pool.submit(check_groq, settings)
+        modal = pool.submit(check_modal, settings)
+        checks = [
+            Check("pippa", OK, f"pippa {__version__} on Python {platform.python_version()}"),
+            check_home(settings),
+        ]
+        checks.append(groq.result())
+        checks.extend(modal.result())
     checks.append(check_local())
     checks.append(check_encoder())
     return checks
