@@ -261,6 +261,22 @@ def test_remote_failure_is_reported_and_recorded(
     assert modal_standin.cancelled == []
 
 
+def test_losing_modal_while_following_keeps_the_job_findable(modal_standin: ModalStandIn):
+    modal_standin.script = Script(steps=2, outcome=modal.exception.ConnectionError("offline"))
+
+    result = generate(PROMPT, "--no-enhance", "-o", "clip.mp4", *SMALL)
+
+    assert result.exit_code == 1
+    assert "could not reach Modal" in result.stderr
+    job = only_job()
+    assert f"job {job.task_id} keeps running on Modal" in result.stderr
+    assert f"pippa status {job.task_id[:8]} --wait" in result.stderr
+    # The call still runs (and bills) on Modal: the record stays recoverable.
+    assert job.status == "running"
+    assert job.remote_call_id == modal_standin.spawns[0].call_id
+    assert modal_standin.cancelled == []
+
+
 # --- Ctrl-C while following the call -----------------------------------------------------
 
 
