@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.groq_server"]
+pytest_plugins = ["tests.groq_server", "tests.fixtures_ltx", "tests.modal_standin"]
 
 _ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_")
 

@@ -18,8 +18,6 @@ from pippa_cli.errors import HistoryError, UsageError
 from pippa_cli.history import History, Job, new_job
 from tests.modal_standin import ModalStandIn
 
-pytest_plugins = ["tests.modal_standin"]
-
 
 @pytest.fixture
 def history(clean_env: Path) -> History:

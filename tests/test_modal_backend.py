@@ -25,8 +25,6 @@ from pippa_cli.history import History
 from pippa_cli.spec import frames_for
 from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script
 
-pytest_plugins = ["tests.modal_standin"]
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "a red fox trotting through fresh snow"
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]

@@ -21,8 +21,6 @@ from pippa_cli.cli.app import app
 from pippa_cli.history import History, Job, new_job
 from tests.modal_standin import ModalStandIn, Script
 
-pytest_plugins = ["tests.modal_standin"]
-
 SEED_SCHEMA = (
     "task_id",
     "status",

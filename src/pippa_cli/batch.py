@@ -327,7 +327,6 @@ class LineProgress:
         self.batch = batch
         self.number = item.line.number
         self.current: str | None = None
-        self._progress = None  # never prompts: batch workers are not interactive
         self.task: TaskID | None = None
         label = f"{self.number:>4} {item.line.prompt[:28]}"
         if batch._progress is not None:

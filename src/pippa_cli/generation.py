@@ -128,13 +128,13 @@ def execute_job(
         seed=spec.seed,
         model=spec.model.label,
     )
-    history.add(job)
     tracker = _Tracker(history, job.task_id)
     started = time.monotonic()
-    try:
+    history.add(job)
+    try:  # straight after the record exists: no way out leaves it queued forever
         if interactive and not detach and not out.json_mode:
             progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
-        enhanced = _enhance(spec, settings, out, progress, strict, tracker)
+        enhanced = _enhance(spec, settings, progress, strict, tracker)
         request = render_request(spec, job.task_id, enhanced)
         if backend.name == "local":
             tracker.update(status=RUNNING, stage="loading")
@@ -296,7 +296,6 @@ def _free_name(path: Path) -> Path:
 def _enhance(
     spec: GenerateSpec,
     settings: Settings,
-    out: Output,
     progress: StageProgress,
     strict: bool,
     tracker: _Tracker,
@@ -345,8 +344,7 @@ def _ask_keep_running(progress: StageProgress, out: Output) -> bool:
         return False
     from rich.prompt import Confirm
 
-    if progress._progress is not None:
-        progress._progress.stop()
+    progress.pause()
     try:
         return not Confirm.ask(
             "Cancel the job on Modal? (no: keep it running and fetch it later)",

@@ -11,13 +11,14 @@ import json
 import os
 import socket
 import sqlite3
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pippa_cli.errors import HistoryError, UsageError
 
@@ -57,6 +58,7 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
 _JSON_FIELDS = ("settings", "timings")
 _BUSY_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 def now_iso() -> str:
@@ -135,14 +137,32 @@ class History:
                 f"cannot create the history directory {path.parent}: {exc.strerror}",
                 "Set PIPPA_HOME to a writable directory.",
             ) from None
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        self._run(lambda db: db.executescript(_SCHEMA))
 
     @classmethod
     def open_default(cls, home: Path | None = None) -> History:
         from pippa_cli.paths import data_dir
 
         return cls(data_dir(home) / "history.db")
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on a fresh connection, retrying while another process holds a lock.
+
+        The busy timeout covers most waits; SQLite still answers "locked" at once in a few
+        cases (WAL recovery, a concurrent switch to WAL), so those are retried here.
+        Every statement runs in autocommit mode, so a failed one changed nothing.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                with self._connect() as db:
+                    return work(db)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise self._unreadable(exc) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -153,11 +173,13 @@ class History:
         try:
             db.row_factory = sqlite3.Row
             db.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA journal_mode = WAL")  # persistent; cheap once set
             db.execute("PRAGMA synchronous = NORMAL")
             yield db
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise  # _run retries it
+            raise self._unreadable(exc) from None
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from None
         finally:
@@ -175,8 +197,7 @@ class History:
         row = self._row(job)
         names = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
-        with self._connect() as db:
-            db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row)
+        self._run(lambda db: db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row))
 
     def update(self, task_id: str, **fields: Any) -> None:
         if not fields:
@@ -185,11 +206,10 @@ class History:
             if name in fields:
                 fields[name] = json.dumps(fields[name], ensure_ascii=False, default=str)
         assignments = ", ".join(f"{k} = :{k}" for k in fields)
-        with self._connect() as db:
-            db.execute(
-                f"UPDATE jobs SET {assignments} WHERE task_id = :task_id",
-                {**fields, "task_id": task_id},
-            )
+        params = {**fields, "task_id": task_id}
+        self._run(
+            lambda db: db.execute(f"UPDATE jobs SET {assignments} WHERE task_id = :task_id", params)
+        )
 
     def finish(self, task_id: str, status: str, **fields: Any) -> None:
         self.update(task_id, status=status, completed_at=now_iso(), **fields)
@@ -200,12 +220,13 @@ class History:
         prefix = prefix.strip().lower()
         if not prefix:
             raise UsageError("no task id given", "Run `pippa status` to list jobs.")
-        with self._connect() as db:
-            rows = db.execute(
+        rows = self._run(
+            lambda db: db.execute(
                 "SELECT * FROM jobs WHERE task_id LIKE :p ESCAPE '\\' ORDER BY created_at DESC "
                 "LIMIT 6",
                 {"p": _escape_like(prefix) + "%"},
             ).fetchall()
+        )
         if not rows:
             raise UsageError(f"no job with id {prefix}", "Run `pippa status` to list jobs.")
         if len(rows) > 1:
@@ -222,8 +243,8 @@ class History:
             query += " WHERE status = :status"
             params["status"] = status
         query += " ORDER BY created_at DESC, rowid DESC LIMIT :limit"
-        with self._connect() as db:
-            return [self._job(r) for r in db.execute(query, params).fetchall()]
+        rows = self._run(lambda db: db.execute(query, params).fetchall())
+        return [self._job(r) for r in rows]
 
     @staticmethod
     def _row(job: Job) -> dict[str, Any]:
@@ -238,6 +259,11 @@ class History:
         for name in _JSON_FIELDS:
             data[name] = json.loads(data[name] or "{}")
         return Job(**data)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
 
 
 def _escape_like(text: str) -> str:

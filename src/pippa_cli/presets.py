@@ -73,6 +73,18 @@ class ModelSource:
     is_local_dir: bool
 
 
+def _defaults_for_dir(path: Path) -> Preset:
+    """A local checkpoint gets the distilled settings if its pipeline class says so."""
+    import json
+
+    try:
+        index = json.loads((path / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    distilled = index.get("_class_name") == "LTXConditionPipeline" or "distilled" in path.name
+    return PRESETS["ltx-distilled" if distilled else "ltx-video"]
+
+
 def resolve_model(model: str) -> ModelSource:
     """Turn a --model value into a loadable source; raises ValueError if it can't be one."""
     value = model.strip()
@@ -86,7 +98,7 @@ def resolve_model(model: str) -> ModelSource:
             raise ValueError(
                 f"{value} is a directory but not a diffusers pipeline (no model_index.json)"
             )
-        return ModelSource(value, str(path.resolve()), None, base, True)
+        return ModelSource(value, str(path.resolve()), None, _defaults_for_dir(path), True)
     repo, _, revision = value.partition("@")
     parts = repo.split("/")
     if len(parts) == 2 and all(parts) and " " not in repo:

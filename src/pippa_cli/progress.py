@@ -92,6 +92,11 @@ class StageProgress:
         else:
             self.out.info(message)
 
+    def pause(self) -> None:
+        """Stop drawing (before asking the user something on the terminal)."""
+        if self._progress is not None:
+            self._progress.stop()
+
     def warn(self, message: str) -> None:
         if self.out.quiet:
             return
