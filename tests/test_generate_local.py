@@ -313,6 +313,35 @@ def test_ctrl_c_cancels_a_local_render_and_saves_nothing(tiny_model: Path, tmp_p
     assert final.completed_at is not None
 
 
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_local_render_shows_as_interrupted(signum: int, tiny_model: Path, tmp_path: Path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    command = [sys.executable, "-m", "pippa_cli", "generate", "a slow fox", "--no-enhance"]
+    command += small_args(tiny_model, duration=10, steps=50, seed=1)
+    command += ["-o", str(out_dir / "slow.mp4")]
+    history_path = Path(os.environ["PIPPA_HOME"]) / "history.db"
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()
+    )
+    try:
+        job = _wait_for_denoising(proc, history_path, timeout=120)
+        proc.send_signal(signum)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    status = CliRunner().invoke(app, ["status", "--json"])
+    listed = [json.loads(line) for line in status.stdout.splitlines()]
+    assert [(j["task_id"], j["status"]) for j in listed] == [(job.task_id, "failed")]
+    assert listed[0]["error"].startswith("interrupted")
+    one = CliRunner().invoke(app, ["status", job.task_id[:8]])
+    assert "failed" in one.stdout and "interrupted" in one.stdout
+    assert [p for p in out_dir.iterdir() if p.suffix == ".mp4"] == []
+
+
 def _wait_for_denoising(proc: subprocess.Popen, history_path: Path, timeout: float) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
