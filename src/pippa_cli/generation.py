@@ -131,7 +131,8 @@ def execute_job(
     tracker = _Tracker(history, job.task_id)
     started = time.monotonic()
     history.add(job)
-    try:  # straight after the record exists: no way out leaves it queued forever
+    # Straight after the record exists: no way out leaves it queued forever.
+    with _recording_outcome(history, tracker, backend):
         if interactive and not detach and not out.json_mode:
             progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
         enhanced = _enhance(spec, settings, progress, strict, tracker)
@@ -162,13 +163,6 @@ def execute_job(
             timings=tracker.timings,
             started=started,
         )
-    except (KeyboardInterrupt, _Terminated) as exc:
-        _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
-    except PippaError as exc:
-        _failed(exc, history, tracker)
-    except Exception as exc:
-        tracker.fail(f"{type(exc).__name__}: {exc}")
-        raise
     return history.get(job.task_id)
 
 
@@ -186,25 +180,24 @@ def follow_job(
     assert job.remote_call_id
     tracker = _Tracker(history, job.task_id, timings=dict(job.timings))
     started = time.monotonic()
-    with StageProgress(out) as progress, _signals_as_exceptions():
-        try:
-            data = _follow(
-                backend, job.remote_call_id, tracker, progress, out, keep_running, True, None
-            )
-            save_video(
-                history,
-                history.get(job.task_id),
-                data,
-                output,
-                progress,
-                overwrite=overwrite,
-                timings=tracker.timings,
-                started=started,
-            )
-        except (KeyboardInterrupt, _Terminated) as exc:
-            _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
-        except PippaError as exc:
-            _failed(exc, history, tracker)
+    with (
+        StageProgress(out) as progress,
+        _signals_as_exceptions(),
+        _recording_outcome(history, tracker, backend),
+    ):
+        data = _follow(
+            backend, job.remote_call_id, tracker, progress, out, keep_running, True, None
+        )
+        save_video(
+            history,
+            history.get(job.task_id),
+            data,
+            output,
+            progress,
+            overwrite=overwrite,
+            timings=tracker.timings,
+            started=started,
+        )
     return history.get(job.task_id)
 
 
@@ -353,6 +346,22 @@ def _ask_keep_running(progress: StageProgress, out: Output) -> bool:
         )
     except (KeyboardInterrupt, EOFError):
         return False
+
+
+@contextmanager
+def _recording_outcome(
+    history: History, tracker: _Tracker, backend: ModalBackend | LocalBackend
+) -> Iterator[None]:
+    """However a job's work ends (Ctrl-C, a signal, an error), its record says so."""
+    try:
+        yield
+    except (KeyboardInterrupt, _Terminated) as exc:
+        _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+    except PippaError as exc:
+        _failed(exc, history, tracker)
+    except Exception as exc:
+        tracker.fail(f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
