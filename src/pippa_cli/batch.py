@@ -345,7 +345,8 @@ class LineProgress:
         return None  # per-job notes would drown a batch; errors and warnings still show
 
     def warn(self, message: str) -> None:
-        self.batch.say(f"Warning: line {self.number}: {message}")
+        with self.batch._lock:
+            self.batch.out.warn_once(message, f"line {self.number}")
 
     def _show(self, detail: str, completed: int | None = None, total: int | None = None) -> None:
         progress = self.batch._progress

@@ -19,6 +19,7 @@ class Output:
     def __init__(self, *, quiet: bool = False, json_mode: bool = False) -> None:
         self.quiet = quiet
         self.json_mode = json_mode
+        self._warned: set[str] = set()
 
     @cached_property
     def err(self) -> Console:
@@ -45,6 +46,12 @@ class Output:
     def warn(self, message: str) -> None:
         if not self.quiet:
             self._say(f"Warning: {message}", style="yellow")
+
+    def warn_once(self, message: str, where: str) -> None:
+        """A warning that many lines of a list share is shown once, for the first line."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.warn(f"{where}: {message} (not repeated for later lines)")
 
     def error(self, message: str, hint: str | None = None) -> None:
         report_error(message, hint, console=self.err)

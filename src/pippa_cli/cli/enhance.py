@@ -119,7 +119,7 @@ def _enhance_list(
             failed = True
             continue
         if result.warning:
-            out.warn(f"line {number}: {result.warning}")
+            out.warn_once(result.warning, f"line {number}")
         if out.json_mode:
             out.data_json({"line": number, **result.to_json()})
         else:
