@@ -407,3 +407,17 @@ def test_enhance_from_file_reports_bad_lines_and_falls_back(tmp_path: Path):
         }
     ]
     assert "Error: line 2" in result.stderr
+
+
+def test_a_warning_every_line_shares_is_shown_once(tmp_path: Path):
+    source = write(tmp_path / "ideas.txt", "a fox\na whale\na frog\n")
+
+    result = pippa("enhance", "--from-file", str(source))
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == ["a fox", "a whale", "a frog"]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: line 1: prompt not enhanced: GROQ_API_KEY is not set; using your prompt as "
+        "written (not repeated for later lines)"
+    ]
