@@ -234,27 +234,80 @@ def test_a_failing_line_never_stops_the_others(modal_standin: ModalStandIn, tmp_
     assert "Done 2, failed 1" in result.stderr
 
 
-def test_rerun_skips_complete_clips_and_redoes_incomplete_ones(
+def test_rerun_skips_complete_clips_and_keeps_files_it_did_not_finish(
     modal_standin: ModalStandIn, tmp_path, clips
 ):
-    source = write(tmp_path / "p.txt", "a red fox\na blue whale\n")
+    source = write(tmp_path / "p.txt", "a red fox\na blue whale\na green frog\n")
     assert batch(str(source), clips).exit_code == 0
-    # A crash after the MP4 but before its sidecar leaves an incomplete clip.
+    # A file at a clip's name that no finished pippa run vouches for: a crash between
+    # the MP4 and its sidecar, or the user's own file. Either way it is not replaced.
     (clips / "002-a-blue-whale.json").unlink()
+    (clips / "003-a-green-frog.mp4").write_bytes(b"the user's own video")
+    (clips / "003-a-green-frog.json").unlink()
 
     again = batch(str(source), clips, "--json")
 
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 1
     by_line = {o["line"]: o for o in map(json.loads, again.stdout.splitlines())}
     assert by_line[1]["status"] == "skipped"
-    assert by_line[2]["status"] == "completed"
-    assert len(modal_standin.spawns) == 3
-    assert is_complete(clips / "002-a-blue-whale.mp4")
+    assert by_line[1]["video_path"] == str(clips.resolve() / "001-a-red-fox.mp4")
+    assert by_line[2]["status"] == by_line[3]["status"] == "invalid"
+    assert "not a finished pippa clip" in by_line[3]["error"]
+    assert "--overwrite" in again.stderr
+    assert len(modal_standin.spawns) == 3  # nothing new was rendered
+    assert (clips / "003-a-green-frog.mp4").read_bytes() == b"the user's own video"
 
     forced = batch(str(source), clips, "--overwrite")
 
-    assert forced.exit_code == 0
-    assert len(modal_standin.spawns) == 5
+    assert forced.exit_code == 0, forced.output
+    assert len(modal_standin.spawns) == 6
+    assert all(
+        is_complete(clips / name) for name in ("002-a-blue-whale.mp4", "003-a-green-frog.mp4")
+    )
+
+
+def test_text_mode_rerun_prints_skipped_paths_too(modal_standin: ModalStandIn, tmp_path, clips):
+    source = write(tmp_path / "p.txt", "a red fox\n")
+    first = batch(str(source), clips)
+
+    again = batch(str(source), clips)
+
+    assert again.exit_code == 0
+    assert again.stdout == first.stdout == f"{clips.resolve() / '001-a-red-fox.mp4'}\n"
+    assert len(modal_standin.spawns) == 1
+
+
+def test_a_prompt_starting_with_a_brace_is_text(tmp_path: Path):
+    source = write(tmp_path / "p.txt", "{sic} a fox\na whale\n")
+
+    lines, errors = read_lines(str(source))
+
+    assert errors == []
+    assert [line.prompt for line in lines] == ["{sic} a fox", "a whale"]
+
+
+def test_missing_credentials_end_the_batch_before_planning(
+    modal_standin: ModalStandIn, tmp_path, clips
+):
+    modal_standin.credentials = False
+    source = write(tmp_path / "p.txt", "a red fox\na blue whale\n")
+
+    result = batch(str(source), clips)
+
+    assert result.exit_code == 1
+    assert result.stderr.count("Error:") == 1
+    assert "no Modal credentials found" in result.stderr and "modal token new" in result.stderr
+    assert modal_standin.spawns == [] and History.open_default().list() == []
+
+
+def test_a_markup_like_prompt_is_plain_text(modal_standin: ModalStandIn, clips):
+    result = batch("-", clips, "--json", input="a fox [/] in [red]snow\n")
+
+    assert result.exit_code == 0, result.output
+    assert modal_standin.spawns[0].request["prompt"] == "a fox [/] in [red]snow"
+    listing = pippa("status")
+    assert listing.exit_code == 0, listing.output
+    assert "a fox [/] in [red]snow" in listing.stdout
 
 
 def test_batch_refuses_single_clip_options(modal_standin: ModalStandIn, tmp_path, clips):

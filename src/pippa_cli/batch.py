@@ -45,7 +45,7 @@ class Planned:
 @dataclass
 class LineResult:
     line: int
-    status: str  # completed, failed, cancelled, skipped, invalid
+    status: str  # completed, skipped, failed, cancelled, running (left on Modal), invalid
     video_path: str | None = None
     error: str | None = None
     job: Job | None = None
@@ -78,6 +78,10 @@ class Summary:
         return total
 
     @property
+    def left_running(self) -> list[str]:
+        return [r.job.task_id for r in self.results if r.status == "running" and r.job]
+
+    @property
     def ok(self) -> bool:
         return all(r.status in ("completed", "skipped") for r in self.results)
 
@@ -100,11 +104,17 @@ def plan(
             path = output_dir / output_name(line, width)
             if path in taken:
                 raise UsageError(f"output {path.name} is also line {taken[path]}'s")
+            leftover = path.exists() or sidecar_path(path).exists()
+            if not overwrite and leftover and not is_complete(path):
+                raise UsageError(
+                    f"{path.name} exists but is not a finished pippa clip",
+                    "Move it away, or pass --overwrite to replace it.",
+                )
             spec = _line_spec(line, defaults, path)
             if check is not None:
                 check(spec)
         except PippaError as exc:
-            errors.append(LineError(line.number, exc.message))
+            errors.append(LineError(line.number, exc.message, exc.hint))
             continue
         taken[path] = line.number
         planned.append(Planned(line, spec, skip=not overwrite and is_complete(path)))
@@ -168,11 +178,6 @@ def run_batch(
     summary = Summary()
     started = time.monotonic()
     todo = [p for p in planned if not p.skip]
-    for p in planned:
-        if p.skip:
-            summary.results.append(
-                LineResult(p.line.number, "skipped", video_path=str(p.spec.output))
-            )
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -180,6 +185,10 @@ def run_batch(
         with lock:
             summary.results.append(result)
             emit(result)
+
+    for p in planned:
+        if p.skip:
+            record(LineResult(p.line.number, "skipped", video_path=str(p.spec.output)))
 
     with BatchProgress(out, total=len(todo)) as display:
 
@@ -200,11 +209,16 @@ def run_batch(
                     should_stop=stop.is_set,
                 )
                 return LineResult(item.line.number, "completed", job.video_path, job=job)
-            except Interrupted as exc:
-                return LineResult(item.line.number, "cancelled", error=exc.message)
             except PippaError as exc:
-                display.error(item, exc.message)
-                return LineResult(item.line.number, "failed", error=exc.message)
+                job = history.get(exc.task_id) if exc.task_id else None
+                if job is not None and job.active:
+                    status = "running"  # left on Modal (--keep-running, or Modal unreachable)
+                elif isinstance(exc, Interrupted):
+                    status = "cancelled"
+                else:
+                    status = "failed"
+                    display.error(item, exc.message)
+                return LineResult(item.line.number, status, error=exc.message, job=job)
             except Exception as exc:  # one bad job must not stop the others
                 display.error(item, f"unexpected {type(exc).__name__}: {exc}")
                 return LineResult(item.line.number, "failed", error=str(exc))
@@ -328,7 +342,9 @@ class LineProgress:
         self.number = item.line.number
         self.current: str | None = None
         self.task: TaskID | None = None
-        label = f"{self.number:>4} {item.line.prompt[:28]}"
+        from rich.markup import escape
+
+        label = escape(f"{self.number:>4} {item.line.prompt[:28]}")  # prompts are not markup
         if batch._progress is not None:
             with batch._lock:
                 self.task = batch._progress.add_task(label, total=None, detail="waiting")

@@ -53,6 +53,7 @@ class BatchLine:
 class LineError:
     number: int
     message: str
+    hint: str | None = None
 
 
 def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
@@ -69,7 +70,7 @@ def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
     rows = [(n, line) for n, line in rows if line and not line.startswith("#")]
     if not rows:
         raise UsageError(f"{_label(source)} has no prompts", "One prompt a line, or JSON Lines.")
-    jsonl = source.lower().endswith((".jsonl", ".ndjson")) or rows[0][1].startswith("{")
+    jsonl = source.lower().endswith((".jsonl", ".ndjson")) or _is_json_object(rows[0][1])
     lines: list[BatchLine] = []
     errors: list[LineError] = []
     for number, line in rows:
@@ -78,6 +79,14 @@ def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
         except ValueError as exc:
             errors.append(LineError(number, str(exc)))
     return lines, errors
+
+
+def _is_json_object(line: str) -> bool:
+    """Whether a first line makes the list JSON Lines (a prompt may start with '{')."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _read_source(source: str) -> bytes:

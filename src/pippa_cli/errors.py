@@ -21,6 +21,8 @@ class PippaError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The job this error ended, once one was recorded (a batch reports it).
+        self.task_id: str | None = None
 
 
 class UsageError(PippaError):

@@ -6,6 +6,7 @@ The job is written to the history before anything is spent, and updated at every
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -60,6 +61,12 @@ def percent_for(stage: str, step: int, total: int) -> int:
     return _PERCENT.get(stage, 0)
 
 
+def steps_done(percent: int, total: int) -> int:
+    """The denoising step a recorded overall progress stands for (inverse of percent_for)."""
+    start = _PERCENT["denoising"]
+    return max(0, min(total, (percent - start) * total // _DENOISE_SPAN))
+
+
 class Interrupted(PippaError):
     """The user stopped the command (Ctrl-C) or the process was asked to end."""
 
@@ -68,6 +75,10 @@ class Interrupted(PippaError):
 
 class _Terminated(BaseException):
     """SIGTERM/SIGHUP while a job runs: handled like Ctrl-C, but never asks."""
+
+
+class _CancelRequested(BaseException):
+    """`pippa cancel` marked the job cancelled: stop, and never keep a Modal call running."""
 
 
 def run_generation(
@@ -118,7 +129,8 @@ def execute_job(
     """One job after preflight: record, enhance, render, save; the history follows along.
 
     Ctrl-C (or `should_stop` turning true, for batch workers) cancels a Modal job unless
-    `keep_running`; `interactive` lets a terminal user choose.
+    `keep_running`; `interactive` lets a terminal user choose. `pippa cancel` from another
+    terminal is noticed at the next progress report or poll.
     """
     job = new_job(
         spec.prompt,
@@ -132,6 +144,7 @@ def execute_job(
     started = time.monotonic()
     history.add(job)
     # Straight after the record exists: no way out leaves it queued forever.
+    tracker.should_stop = should_stop
     with _recording_outcome(history, tracker, backend):
         if interactive and not detach and not out.json_mode:
             progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
@@ -143,16 +156,17 @@ def execute_job(
             data = backend.render(request, spec.model, tracker.reporter(progress))
             tracker.timings["render_s"] = round(time.monotonic() - t, 3)
         else:
+            tracker.check_stop()  # a batch stopped meanwhile: submit nothing more
             t = time.monotonic()
-            call_id = backend.submit(request, spec.model)
-            tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+            # Once Modal has the call, its id must reach the record before Ctrl-C acts.
+            with _interrupts_held():
+                call_id = backend.submit(request, spec.model)
+                tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
             tracker.timings["submit_s"] = round(time.monotonic() - t, 3)
             if detach:
                 tracker.flush()
                 return history.get(job.task_id)
-            data = _follow(
-                backend, call_id, tracker, progress, out, keep_running, interactive, should_stop
-            )
+            data = _follow(backend, call_id, tracker, progress, out, keep_running, interactive)
         save_video(
             history,
             history.get(job.task_id),
@@ -185,9 +199,7 @@ def follow_job(
         _signals_as_exceptions(),
         _recording_outcome(history, tracker, backend),
     ):
-        data = _follow(
-            backend, job.remote_call_id, tracker, progress, out, keep_running, True, None
-        )
+        data = _follow(backend, job.remote_call_id, tracker, progress, out, keep_running, True)
         save_video(
             history,
             history.get(job.task_id),
@@ -317,11 +329,10 @@ def _follow(
     out: Output,
     keep_running: bool,
     interactive: bool,
-    should_stop: Callable[[], bool] | None,
 ) -> bytes:
     t = time.monotonic()
     try:
-        data = backend.wait(call_id, tracker.reporter(progress), should_stop=should_stop)
+        data = backend.wait(call_id, tracker.reporter(progress), check_stop=tracker.check_stop)
     except KeyboardInterrupt:
         tracker.keep_running = keep_running or (
             interactive and not out.json_mode and _ask_keep_running(progress, out)
@@ -354,14 +365,43 @@ def _recording_outcome(
 ) -> Iterator[None]:
     """However a job's work ends (Ctrl-C, a signal, an error), its record says so."""
     try:
-        yield
-    except (KeyboardInterrupt, _Terminated) as exc:
-        _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+        try:
+            yield
+        except _CancelRequested:
+            _cancelled_elsewhere(history, tracker, backend)
+        except (KeyboardInterrupt, _Terminated) as exc:
+            _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+        except PippaError as exc:
+            _failed(exc, history, tracker)
+        except Exception as exc:
+            _crashed(exc, history, tracker)
     except PippaError as exc:
-        _failed(exc, history, tracker)
-    except Exception as exc:
-        tracker.fail(f"{type(exc).__name__}: {exc}")
+        exc.task_id = tracker.task_id
         raise
+
+
+def _crashed(exc: Exception, history: History, tracker: _Tracker) -> NoReturn:
+    """An unexpected error; a render Modal holds is kept findable rather than failed."""
+    job = history.get(tracker.task_id)
+    if job.remote_call_id:
+        tracker.flush()
+        raise BackendError(
+            f"could not finish job {job.task_id}: {type(exc).__name__}: {exc}",
+            "Modal keeps the render for 7 days: "
+            f"pippa status {job.task_id[:8]} --wait -o PATH saves it elsewhere.",
+        ) from exc
+    tracker.fail(f"{type(exc).__name__}: {exc}")
+    raise exc
+
+
+def _cancelled_elsewhere(
+    history: History, tracker: _Tracker, backend: ModalBackend | LocalBackend
+) -> NoReturn:
+    job = history.get(tracker.task_id)
+    if job.remote_call_id:
+        with contextlib.suppress(BackendError):  # `pippa cancel` has cancelled it already
+            backend.cancel(job.remote_call_id)  # type: ignore[union-attr]
+    raise Interrupted(f"job {job.task_id} was cancelled (pippa cancel); nothing was saved")
 
 
 def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
@@ -369,6 +409,8 @@ def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
     from pippa_cli.backends.modal_backend import ModalUnavailable, ResultExpired
 
     job = history.get(tracker.task_id)
+    if job.status == CANCELLED:  # cancelled from elsewhere; the call then failed
+        raise Interrupted(f"job {job.task_id} was cancelled; nothing was saved") from exc
     if isinstance(exc, ModalUnavailable) and job.remote_call_id:
         tracker.flush()
         raise BackendError(
@@ -420,8 +462,20 @@ class _Tracker:
         self.task_id = task_id
         self.timings: dict[str, float] = timings or {}
         self.keep_running = False
+        self.should_stop: Callable[[], bool] | None = None
         self._pending: dict[str, Any] = {}
         self._last_write = 0.0
+        self._last_cancel_check = 0.0
+
+    def check_stop(self) -> None:
+        """Raise if the batch is stopping (like Ctrl-C) or `pippa cancel` marked the job."""
+        if self.should_stop is not None and self.should_stop():
+            raise KeyboardInterrupt
+        now = time.monotonic()
+        if now - self._last_cancel_check >= _PERSIST_EVERY_S:
+            self._last_cancel_check = now
+            if self.history.get(self.task_id).status == CANCELLED:
+                raise _CancelRequested
 
     def update(self, **fields: Any) -> None:
         self.history.update(self.task_id, **fields)
@@ -448,8 +502,27 @@ class _Tracker:
                 self.history.update(self.task_id, **self._pending)
                 self._pending = {}
                 self._last_write = now
+            self.check_stop()
 
         return report
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C inside the block takes effect when it ends (main thread only)."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        held = True
+    except ValueError:  # not the main thread: a batch worker; Ctrl-C goes to the main one
+        held = False
+    try:
+        yield
+    finally:
+        if held:
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 @contextmanager

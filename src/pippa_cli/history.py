@@ -199,20 +199,22 @@ class History:
         marks = ", ".join(f":{k}" for k in row)
         self._run(lambda db: db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row))
 
-    def update(self, task_id: str, **fields: Any) -> None:
+    def update(self, task_id: str, _only_active: bool = False, **fields: Any) -> None:
         if not fields:
             return
         for name in _JSON_FIELDS:
             if name in fields:
                 fields[name] = json.dumps(fields[name], ensure_ascii=False, default=str)
         assignments = ", ".join(f"{k} = :{k}" for k in fields)
+        query = f"UPDATE jobs SET {assignments} WHERE task_id = :task_id"
+        if _only_active:
+            query += f" AND status IN {ACTIVE!r}"
         params = {**fields, "task_id": task_id}
-        self._run(
-            lambda db: db.execute(f"UPDATE jobs SET {assignments} WHERE task_id = :task_id", params)
-        )
+        self._run(lambda db: db.execute(query, params))
 
     def finish(self, task_id: str, status: str, **fields: Any) -> None:
-        self.update(task_id, status=status, completed_at=now_iso(), **fields)
+        """End an active job; a job that already ended (e.g. cancelled) keeps its outcome."""
+        self.update(task_id, status=status, completed_at=now_iso(), _only_active=True, **fields)
 
     # reads --------------------------------------------------------------------------
     def get(self, prefix: str) -> Job:

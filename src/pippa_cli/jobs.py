@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,16 @@ def process_gone(job: Job) -> bool:
         return False
 
 
+def owner_following(job: Job) -> bool:
+    """The pippa process that started the job still runs here (and so keeps its record)."""
+    return (
+        job.pid is not None
+        and job.pid != os.getpid()
+        and job.host == socket.gethostname()
+        and not process_gone(job)
+    )
+
+
 def mark_if_orphaned(job: Job, history: History) -> Job:
     """A job whose process is gone and that Modal does not hold is failed, not running."""
     if not job.active or job.remote_call_id or not process_gone(job):
@@ -54,11 +63,24 @@ def refresh(
     output: Path | None = None,
     overwrite: bool = False,
 ) -> Job:
-    """Ask Modal about an active remote job; save its video if it has finished."""
+    """Ask Modal about an active remote job; save its video if it has finished.
+
+    A job whose own process is still following it is left to that process, so the video
+    is saved once. When Modal cannot be asked, the job is shown as last recorded.
+    """
+    from pippa_cli.backends.modal_backend import ModalUnavailable
+
     job = mark_if_orphaned(job, history)
-    if not job.active or not job.remote_call_id or backend is None:
+    if not job.active or not job.remote_call_id or backend is None or owner_following(job):
         return job
-    state = backend.state(job.remote_call_id)
+    if not backend.sdk.has_credentials():
+        out.warn("no Modal credentials, so this is the job as last recorded (modal token new)")
+        return job
+    try:
+        state = backend.state(job.remote_call_id)
+    except ModalUnavailable as exc:
+        out.warn(f"{exc.message}, so this is the job as last recorded")
+        return job
     if state.status == "running":
         from pippa_cli.generation import percent_for
 
@@ -99,9 +121,9 @@ def modal_backend_for(job: Job, settings: Settings) -> ModalBackend | None:
 
 
 def cancel_job(job: Job, history: History, settings: Settings) -> Job:
-    """Cancel an active job: on Modal by its call id, locally by interrupting its process."""
-    import signal
-
+    """Cancel an active job: its Modal call at once; the process running it stops at its
+    next progress report or poll, when it sees the job marked cancelled (a batch's other
+    jobs go on)."""
     from pippa_cli.errors import PippaError
     from pippa_cli.history import CANCELLED
 
@@ -113,16 +135,5 @@ def cancel_job(job: Job, history: History, settings: Settings) -> Job:
     backend = modal_backend_for(job, settings)
     if backend is not None and job.remote_call_id:
         backend.cancel(job.remote_call_id)
-        history.finish(job.task_id, CANCELLED, error="cancelled with pippa cancel")
-        return history.get(job.task_id)
-    if job.pid is not None and job.host == socket.gethostname():
-        # The process handles SIGINT as Ctrl-C: it marks the job cancelled itself.
-        os.kill(job.pid, signal.SIGINT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            current = history.get(job.task_id)
-            if not current.active:
-                return current
-            time.sleep(0.2)
     history.finish(job.task_id, CANCELLED, error="cancelled with pippa cancel")
     return history.get(job.task_id)

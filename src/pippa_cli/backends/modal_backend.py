@@ -113,17 +113,17 @@ class ModalBackend:
         call_id: str,
         on_progress: ProgressCallback,
         poll_seconds: float = POLL_SECONDS,
-        should_stop: Callable[[], bool] | None = None,
+        check_stop: Callable[[], None] | None = None,
     ) -> bytes:
         """Follow the call until it finishes; returns the MP4 bytes or raises BackendError.
 
-        `should_stop` lets a batch stop its worker threads: it raises KeyboardInterrupt
-        there, as Ctrl-C does in the main thread.
+        `check_stop` runs before every poll and may raise to stop following (a batch
+        stopping its workers, a job cancelled from another terminal).
         """
         last: tuple[str | None, int, int] | None = None
         while True:
-            if should_stop is not None and should_stop():
-                raise KeyboardInterrupt
+            if check_stop is not None:
+                check_stop()
             state = self.state(call_id, wait=poll_seconds)
             if state.status == "completed" and state.result is not None:
                 return state.result

@@ -28,8 +28,9 @@ def generate_batch(
     from pippa_cli.backends import make_backend
     from pippa_cli.batch import LineResult, plan, run_batch
     from pippa_cli.batch_input import read_lines
-    from pippa_cli.errors import UsageError
+    from pippa_cli.errors import PippaError, UsageError
     from pippa_cli.history import History
+    from pippa_cli.presets import resolve_model
     from pippa_cli.settings import load_settings
     from pippa_cli.spec import GenerateSpec
 
@@ -46,19 +47,35 @@ def generate_batch(
     backend = make_backend(settings.backend, settings)
     lines, errors = read_lines(source)
     defaults = {**defaults, "model": settings.model, "backend": settings.backend}
-    checked: dict[str, str | None] = {}
+    try:
+        default_model = resolve_model(settings.model)
+    except ValueError as exc:
+        raise UsageError(str(exc), "Run `pippa generate --help` to see the presets.") from None
+    # Credentials and the like end the whole batch here, before anything is spent.
+    warning = backend.preflight(default_model)
+    if warning:
+        out.warn(warning)
+    checked: dict[str, PippaError | None] = {default_model.label: None}
 
     def check(spec: GenerateSpec) -> None:
-        # Preflight each distinct model once (credentials, local directories on Modal...).
+        # A line's own model is checked once (e.g. a local directory cannot go to Modal).
         if spec.model.label not in checked:
-            checked[spec.model.label] = backend.preflight(spec.model)
-            if checked[spec.model.label]:
-                out.warn(checked[spec.model.label] or "")
+            try:
+                backend.preflight(spec.model)
+                checked[spec.model.label] = None
+            except PippaError as exc:
+                checked[spec.model.label] = exc
+        problem = checked[spec.model.label]
+        if problem is not None:
+            raise problem
 
     planned, bad = plan(lines, defaults, directory, overwrite=overwrite, check=check)
     errors = sorted(errors + bad, key=lambda e: e.number)
+    hinted: set[str] = set()
     for error in errors:
-        out.error(f"line {error.number}: {error.message}")
+        hint = error.hint if error.hint not in hinted else None  # each hint once
+        out.error(f"line {error.number}: {error.message}", hint)
+        hinted.add(error.hint or "")
     if errors and strict:
         raise UsageError(
             f"{len(errors)} bad line(s); nothing was submitted (--strict)",
@@ -70,7 +87,7 @@ def generate_batch(
     def emit(result: LineResult) -> None:
         if out.json_mode:
             out.data_json(result.to_json())
-        elif result.status == "completed" and result.video_path:
+        elif result.status in ("completed", "skipped") and result.video_path:
             out.data(result.video_path)
 
     if out.json_mode:
@@ -88,20 +105,20 @@ def generate_batch(
         keep_running=keep_running,
         emit=emit,
     )
-    if out.json_mode:
-        for result in summary.results:
-            if result.status == "skipped":
-                out.data_json(result.to_json())
     done, failed = summary.count("completed"), summary.count("failed")
     skipped, cancelled = summary.count("skipped"), summary.count("cancelled")
+    running = summary.left_running
     if not out.quiet:
         out.err.print(
             f"Done {done}, failed {failed + len(errors)}, skipped {skipped} (already complete), "
-            f"cancelled {cancelled}; {summary.seconds:.1f} s wall, "
-            f"{summary.gpu_seconds:.1f} s render",
+            f"cancelled {cancelled}"
+            + (f", left running on Modal {len(running)}" if running else "")
+            + f"; {summary.seconds:.1f} s wall, {summary.gpu_seconds:.1f} s render",
             markup=False,
             highlight=False,
         )
+        if running:
+            out.info("Fetch the ones left running with: pippa status ID --wait (ids in --json)")
     if summary.interrupted:
         raise typer.Exit(130)
     if errors or not summary.ok:

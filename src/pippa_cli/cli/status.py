@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -105,33 +106,39 @@ def _show_job(
     output: Path | None,
     overwrite: bool,
 ) -> Job:
-    from pippa_cli.jobs import modal_backend_for, refresh
+    from pippa_cli.jobs import modal_backend_for, owner_following, refresh
     from pippa_cli.spec import check_output
 
     job = history.get(task_id)
     target = check_output(output, overwrite) if output is not None else None
-    backend = modal_backend_for(job, settings)
-    job = refresh(job, history, backend, out, output=target, overwrite=overwrite)
-    if not wait or not job.active:
-        return job
-    if backend is not None and job.remote_call_id:
-        from pippa_cli.generation import follow_job
+    job = refresh(
+        job, history, modal_backend_for(job, settings), out, output=target, overwrite=overwrite
+    )
+    while wait and job.active:
+        backend = modal_backend_for(job, settings)
+        if backend is not None and not owner_following(job):
+            from pippa_cli.generation import follow_job
 
-        path = target or Path(job.output_path or f"{job.task_id}.mp4")
-        return follow_job(job, history, backend, out, path, overwrite=overwrite)
-    return _watch_local(job, history, out)
+            path = target or Path(job.output_path or f"{job.task_id}.mp4")
+            return follow_job(job, history, backend, out, path, overwrite=overwrite)
+        job = _watch_owner(job, history, out)
+    return job
 
 
-def _watch_local(job: Job, history: History, out: Output) -> Job:
-    """A job rendering in another pippa process: follow its progress from the history."""
-    from pippa_cli.jobs import mark_if_orphaned
+def _watch_owner(job: Job, history: History, out: Output) -> Job:
+    """Follow a job another pippa process is running, from the history it keeps.
+
+    Returns when the job ends, or when its process has gone and left a Modal call to fetch.
+    """
+    from pippa_cli.generation import steps_done
+    from pippa_cli.jobs import mark_if_orphaned, owner_following
     from pippa_cli.progress import StageProgress
 
     with StageProgress(out) as progress:
-        while job.active:
+        while job.active and not (job.remote_call_id and not owner_following(job)):
             if job.stage == "denoising":
                 total = int(job.settings.get("steps") or 0)
-                progress.step("denoising", max(0, (job.progress - 5) * total // 87), total)
+                progress.step("denoising", steps_done(job.progress, total), total)
             elif job.stage:
                 progress.stage(job.stage)
             time.sleep(0.5)
@@ -150,22 +157,42 @@ def _list_jobs(history: History, out: Output, limit: int, status_filter: str | N
     if not jobs:
         out.info('No jobs yet. Start one with: pippa generate "a red fox in snow"')
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "STATUS", "PROGRESS", "AGE", "PROMPT", "OUTPUT"):
-        table.add_column(column, no_wrap=column != "PROMPT", overflow="fold")
-    for job in jobs:
-        table.add_row(
+    rows = [
+        (
             job.task_id[:8],
             job.status,
             f"{job.progress}%",
             _age(job.created_at),
-            _shorten(job.original_prompt, 40),
+            job.original_prompt,
             job.video_path or job.error or job.output_path or "",
         )
-    Console(highlight=False, soft_wrap=False).print(table)
+        for job in jobs
+    ]
+    header = ("ID", "STATUS", "PROGRESS", "AGE", "PROMPT", "OUTPUT")
+    if not sys.stdout.isatty():
+        # Piped: whole values, tab-separated, one job a line (--json for more).
+        for row in (header, *rows):
+            out.data("\t".join(value.replace("\t", " ") for value in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for index, column in enumerate(header):
+        # Short columns keep their width; prompt and output share what is left.
+        squeeze = column in ("PROMPT", "OUTPUT")
+        widest = max(len(row[index]) for row in (header, *rows))
+        table.add_column(
+            column,
+            no_wrap=True,
+            overflow="ellipsis",
+            ratio=1 if squeeze else None,
+            min_width=8 if squeeze else widest,
+        )
+    for row in rows:
+        table.add_row(*(Text(value) for value in row))  # prompts are not markup
+    Console(highlight=False).print(table)
 
 
 def _print_job(job: Job, out: Output) -> None:
@@ -203,7 +230,3 @@ def _age(created_at: str) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit} ago"
     return f"{int(seconds)}s ago"
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
