@@ -85,8 +85,12 @@ class LTX:
         call_id = modal.current_function_call_id()
 
         def publish(stage: str, step: int, total: int) -> None:
-            if call_id:  # None under .local(): nobody is polling
+            if not call_id:  # None under .local(): nobody is polling
+                return
+            try:
                 progress.put(call_id, {"stage": stage, "step": step, "total": total})
+            except Exception as exc:  # progress is best effort: never fail a paid render
+                print(f"pippa: progress not published: {exc}")
 
         return generate_mp4(self.pipe, RenderRequest.from_dict(request), publish)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pippa_cli.batch_input import BatchLine, LineError
-from pippa_cli.customization import Customization
+from pippa_cli.customization import FIELDS, Customization
 from pippa_cli.errors import PippaError, UsageError
 from pippa_cli.generation import Interrupted, execute_job
 from pippa_cli.history import History, Job
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from pippa_cli.backends.local_backend import LocalBackend
     from pippa_cli.backends.modal_backend import ModalBackend
     from pippa_cli.settings import Settings
-
-CUSTOMIZATION_FIELDS = ("style", "camera_angle", "lighting", "movement", "mood")
 
 
 @dataclass
@@ -147,9 +145,7 @@ def is_complete(path: Path) -> bool:
 
 def _line_spec(line: BatchLine, defaults: dict[str, Any], path: Path) -> GenerateSpec:
     options = {**defaults, **line.overrides}
-    customization = Customization.create(
-        **{name: options.pop(name, None) for name in CUSTOMIZATION_FIELDS}
-    )
+    customization = Customization.create(**{name: options.pop(name, None) for name in FIELDS})
     enhance = bool(options.pop("enhance", True))
     return build_spec(
         prompt=line.prompt,

@@ -77,6 +77,8 @@ KNOWN_VALUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+FIELDS = tuple(KNOWN_VALUES)
+
 # How each field reads as a plain descriptive phrase when the LLM is unavailable:
 # a template, and words that make the template redundant when the value already has one.
 _PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {

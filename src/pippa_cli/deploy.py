@@ -46,14 +46,11 @@ def deploy_env(app_name: str, gpu: str, timeout: int, scaledown: int) -> dict[st
 
 def deploy(app_name: str, gpu: str, timeout: int, scaledown: int) -> None:
     """Run `modal deploy`; its own output goes to stderr (stdout is for data)."""
-    from pippa_cli.backends.modal_backend import ModalSDK
+    from pippa_cli.backends.modal_backend import ModalSDK, no_credentials
 
     env = deploy_env(app_name, gpu, timeout, scaledown)
     if not ModalSDK().has_credentials():
-        raise BackendError(
-            "no Modal credentials found",
-            "Run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET).",
-        )
+        raise no_credentials()
     result = subprocess.run(deploy_command(app_name), env=env, stdout=sys.stderr, check=False)
     if result.returncode != 0:
         raise BackendError(

@@ -28,7 +28,8 @@ class Preset:
     timesteps: tuple[float, ...] | None = None
     decode_timestep: float = 0.0
     decode_noise_scale: float | None = None
-    # LTXPipeline takes no custom timesteps; the distilled checkpoints need them.
+    # LTXPipeline always sets its own sigmas, so custom timesteps raise there; the
+    # distilled checkpoints need them, and LTXConditionPipeline takes them.
     pipeline_class: str = "LTXPipeline"
 
 

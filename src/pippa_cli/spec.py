@@ -166,7 +166,9 @@ def check_dimension(flag: str, value: int) -> None:
     if value % DIM_MULTIPLE:
         lower = value // DIM_MULTIPLE * DIM_MULTIPLE
         options = [v for v in (lower, lower + DIM_MULTIPLE) if MIN_DIM <= v <= MAX_DIM]
-        nearest = " or ".join(str(v) for v in options)
+        nearest = " or ".join(str(v) for v in options) or str(
+            MIN_DIM if value < MIN_DIM else MAX_DIM
+        )
         raise UsageError(
             f"{flag} {value} is not a multiple of {DIM_MULTIPLE}",
             f"LTX-Video needs multiples of {DIM_MULTIPLE}; nearest valid: {nearest}.",

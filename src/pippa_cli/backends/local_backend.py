@@ -14,7 +14,7 @@ _NEEDS_EXTRA = "Install the local extra: pip install 'pippa-cli[local]' (torch f
 class LocalBackend:
     name = "local"
     # One pipeline per process: a batch renders many clips with one load.
-    _pipelines: ClassVar[dict[str, Any]] = {}
+    _pipelines: ClassVar[dict[tuple[str, str | None], Any]] = {}
 
     def preflight(self, source: ModelSource) -> str | None:
         """Check the local stack before anything runs; returns a warning, if any."""
@@ -29,7 +29,8 @@ class LocalBackend:
     def render(
         self, request: RenderRequest, source: ModelSource, on_progress: ProgressCallback
     ) -> bytes:
-        pipe = self._pipelines.get(source.location)
+        key = (source.location, source.revision)
+        pipe = self._pipelines.get(key)
         if pipe is None:
             on_progress("loading", 0, 1)
             try:
@@ -40,7 +41,7 @@ class LocalBackend:
                     "Check the name or directory; hub models need network access the first "
                     "time (they are cached afterwards).",
                 ) from None
-            self._pipelines[source.location] = pipe
+            self._pipelines[key] = pipe
         return generate_mp4(pipe, request, on_progress)
 
 

@@ -43,6 +43,13 @@ class ModalSDK:
         return bool(config.get("token_id") and config.get("token_secret"))
 
 
+def no_credentials() -> BackendError:
+    return BackendError(
+        "no Modal credentials found",
+        "Run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET).",
+    )
+
+
 class ModalUnavailable(BackendError):
     """Modal could not be asked (network, credentials): a running call is unaffected."""
 
@@ -79,10 +86,7 @@ class ModalBackend:
                 "Use a preset or a Hugging Face repo id with Modal, or --backend local.",
             )
         if not self.sdk.has_credentials():
-            raise BackendError(
-                "no Modal credentials found",
-                "Run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET).",
-            )
+            raise no_credentials()
         return None
 
     def submit(self, request: RenderRequest, source: ModelSource) -> str:

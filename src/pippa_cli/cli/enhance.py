@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from pippa_cli.output import Output
     from pippa_cli.settings import Settings
 
-_FIELDS = ("style", "camera_angle", "lighting", "movement", "mood")
-
 
 def enhance(
     prompt: Annotated[
@@ -94,7 +92,7 @@ def _enhance_list(
 ) -> None:
     """`--from-file`: each line's enhanced prompt, in input order; bad lines reported."""
     from pippa_cli.batch_input import LineError, read_lines
-    from pippa_cli.customization import Customization
+    from pippa_cli.customization import FIELDS, Customization
     from pippa_cli.enhance import enhance_lines
     from pippa_cli.errors import PippaError, UsageError
     from pippa_cli.prompt_input import validate_prompt
@@ -104,7 +102,7 @@ def _enhance_list(
     for line in lines:
         try:
             # A line's own customization beats the command's; other JSONL fields don't apply.
-            merged = {k: line.overrides.get(k) or getattr(customization, k) for k in _FIELDS}
+            merged = {k: line.overrides.get(k) or getattr(customization, k) for k in FIELDS}
             work.append((line.number, validate_prompt(line.prompt), Customization.create(**merged)))
         except PippaError as exc:
             errors.append(LineError(line.number, exc.message))

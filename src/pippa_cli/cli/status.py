@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pippa_cli.output import Output
     from pippa_cli.settings import Settings
 
+# Spelled out here: importing pippa_cli.history would slow `pippa --help`.
 _STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 
 
