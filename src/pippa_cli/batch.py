@@ -169,6 +169,7 @@ def run_batch(
     strict: bool,
     keep_running: bool,
     emit: Callable[[LineResult], None],
+    interactive: bool = False,
 ) -> Summary:
     """Render every planned line; `emit` gets each result as it finishes."""
     summary = Summary()
@@ -176,6 +177,8 @@ def run_batch(
     todo = [p for p in planned if not p.skip]
     stop = threading.Event()
     lock = threading.Lock()
+    # Decided once for every job in flight: the flag, or the user's answer at Ctrl-C.
+    keep = {"running": keep_running}
 
     def record(result: LineResult) -> None:
         with lock:
@@ -201,7 +204,7 @@ def run_batch(
                     backend,
                     line_progress,  # type: ignore[arg-type]
                     strict=strict,
-                    keep_running=keep_running,
+                    keep_running=lambda: keep["running"],
                     should_stop=stop.is_set,
                 )
                 return LineResult(item.line.number, "completed", job.video_path, job=job)
@@ -231,7 +234,14 @@ def run_batch(
                         summary.interrupted = True
                         break
             else:
-                _fan_out(todo, work, record, stop, concurrency)
+
+                def on_interrupt() -> None:
+                    if interactive and not keep["running"] and not out.json_mode:
+                        from pippa_cli.generation import ask_keep_running
+
+                        keep["running"] = ask_keep_running(display, out, "the jobs in flight")
+
+                _fan_out(todo, work, record, stop, concurrency, on_interrupt)
         except KeyboardInterrupt:
             summary.interrupted = True
     done = {r.line for r in summary.results}
@@ -249,6 +259,7 @@ def _fan_out(
     record: Callable[[LineResult], None],
     stop: threading.Event,
     concurrency: int,
+    on_interrupt: Callable[[], None],
 ) -> None:
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pippa-batch")
     pending: set[Future[LineResult]] = {pool.submit(work, item) for item in todo}
@@ -259,6 +270,7 @@ def _fan_out(
                 record(future.result())
     except KeyboardInterrupt:
         # Stop submitting; running workers see `stop` and cancel (or keep) their jobs.
+        on_interrupt()
         stop.set()
         for future in pending:
             future.cancel()
@@ -303,6 +315,9 @@ class BatchProgress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.pause()
+
+    def pause(self) -> None:
         if self._progress is not None:
             self._progress.stop()
 

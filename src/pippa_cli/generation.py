@@ -37,6 +37,7 @@ from pippa_cli.spec import GenerateSpec, sidecar_path
 if TYPE_CHECKING:
     from pippa_cli.backends.local_backend import LocalBackend
     from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.batch import BatchProgress as BatchDisplay
     from pippa_cli.settings import Settings
 
 # Overall progress (0-100) at each stage; denoising fills the space between.
@@ -122,14 +123,15 @@ def execute_job(
     *,
     strict: bool = False,
     detach: bool = False,
-    keep_running: bool = False,
+    keep_running: bool | Callable[[], bool] = False,
     interactive: bool = False,
     should_stop: Callable[[], bool] | None = None,
 ) -> Job:
     """One job after preflight: record, enhance, render, save; the history follows along.
 
     Ctrl-C (or `should_stop` turning true, for batch workers) cancels a Modal job unless
-    `keep_running`; `interactive` lets a terminal user choose. `pippa cancel` from another
+    `keep_running` (a batch passes a callable: its user answers once for all jobs);
+    `interactive` lets a terminal user choose. `pippa cancel` from another
     terminal is noticed at the next progress report or poll.
     """
     job = new_job(
@@ -327,23 +329,26 @@ def _follow(
     tracker: _Tracker,
     progress: StageProgress,
     out: Output,
-    keep_running: bool,
+    keep_running: bool | Callable[[], bool],
     interactive: bool,
 ) -> bytes:
     t = time.monotonic()
     try:
         data = backend.wait(call_id, tracker.reporter(progress), check_stop=tracker.check_stop)
     except KeyboardInterrupt:
-        tracker.keep_running = keep_running or (
-            interactive and not out.json_mode and _ask_keep_running(progress, out)
+        keep = keep_running() if callable(keep_running) else keep_running
+        tracker.keep_running = keep or (
+            interactive and not out.json_mode and ask_keep_running(progress, out)
         )
         raise
     tracker.timings["remote_s"] = round(time.monotonic() - t, 3)
     return data
 
 
-def _ask_keep_running(progress: StageProgress, out: Output) -> bool:
-    """Interactive Ctrl-C: cancel (default) or leave the job running on Modal."""
+def ask_keep_running(
+    progress: StageProgress | BatchDisplay, out: Output, jobs: str = "the job"
+) -> bool:
+    """Interactive Ctrl-C: cancel (default) or leave the job(s) running on Modal."""
     if not (sys.stdin.isatty() and out.err.is_terminal):
         return False
     from rich.prompt import Confirm
@@ -351,7 +356,7 @@ def _ask_keep_running(progress: StageProgress, out: Output) -> bool:
     progress.pause()
     try:
         return not Confirm.ask(
-            "Cancel the job on Modal? (no: keep it running and fetch it later)",
+            f"Cancel {jobs} on Modal? (no: keep running, fetch later with pippa status)",
             console=out.err,
             default=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,7 @@ def generate_batch(
         strict=strict,
         keep_running=keep_running,
         emit=emit,
+        interactive=sys.stdin.isatty() and out.err.is_terminal,
     )
     done, failed = summary.count("completed"), summary.count("failed")
     skipped, cancelled = summary.count("skipped"), summary.count("cancelled")
@@ -118,7 +120,8 @@ def generate_batch(
             highlight=False,
         )
         if running:
-            out.info("Fetch the ones left running with: pippa status ID --wait (ids in --json)")
+            for task_id in running:
+                out.info(f"Left running on Modal: pippa status {task_id[:8]} --wait")
     if summary.interrupted:
         raise typer.Exit(130)
     if errors or not summary.ok:
