@@ -24,10 +24,14 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,6 +208,44 @@ class ModalStandIn:
             "gets": self.gets,
             "cancelled": list(self.cancelled),
         }
+
+
+# `pippa` in a child process with Modal replaced by a stand-in whose calls never finish:
+# for tests where process lifetime matters (signals, parallel processes). What the
+# stand-in saw is written to $STANDIN_RECORD as JSON when the child ends.
+_CHILD = """
+import json, os, sys
+import pippa_cli.backends.modal_backend as modal_backend
+from tests.modal_standin import ModalStandIn, Script
+
+standin = ModalStandIn(b"")
+standin.script = Script(pending_forever=True)
+modal_backend.ModalSDK = lambda: standin
+from pippa_cli.cli.app import app
+try:
+    app(sys.argv[1:], prog_name="pippa")
+finally:
+    if os.environ.get("STANDIN_RECORD"):
+        with open(os.environ["STANDIN_RECORD"], "w") as f:
+            json.dump(standin.record(), f)
+"""
+
+
+def pippa_process(*args: str, record: Path | None = None) -> subprocess.Popen[str]:
+    """Start `pippa ARGS` in a child process that talks to a never-finishing stand-in."""
+    repo = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+        "STANDIN_RECORD": str(record or ""),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def make_mp4() -> bytes:

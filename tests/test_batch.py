@@ -7,11 +7,7 @@ backend runs the real pipeline on the tiny model.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,9 +19,8 @@ from pippa_cli.batch_input import BatchLine, read_lines
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from tests.groq_server import GroqServer, completion_response
-from tests.modal_standin import FakeFunctionCall, ModalStandIn
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, pippa_process
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--duration", "3", "--fps", "8", "--width", "64", "--height", "64", "--steps", "2"]
 
 
@@ -322,51 +317,19 @@ def test_batch_refuses_single_clip_options(modal_standin: ModalStandIn, tmp_path
     assert modal_standin.spawns == []
 
 
-CHILD = textwrap.dedent(
-    """
-    import json, os, sys
-    import pippa_cli.backends.modal_backend as modal_backend
-    from tests.modal_standin import ModalStandIn, Script
-
-    standin = ModalStandIn(b"")
-    standin.script = Script(pending_forever=True)
-    modal_backend.ModalSDK = lambda: standin
-    from pippa_cli.cli.app import app
-    try:
-        app(sys.argv[1:], prog_name="pippa")
-    finally:
-        with open(os.environ["STANDIN_RECORD"], "w") as f:
-            json.dump(standin.record(), f)
-    """
-)
-
-
 def test_ctrl_c_stops_the_batch_and_cancels_jobs_in_flight(tmp_path: Path, clips: Path):
     source = write(tmp_path / "p.txt", "".join(f"clip {i}\n" for i in range(6)))
     record = tmp_path / "record.json"
-    env = {
-        **os.environ,
-        "STANDIN_RECORD": str(record),
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CHILD,
-            "generate",
-            "--from-file",
-            str(source),
-            "--output-dir",
-            str(clips),
-            "--no-enhance",
-            "--concurrency",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    child = pippa_process(
+        "generate",
+        "--from-file",
+        str(source),
+        "--output-dir",
+        str(clips),
+        "--no-enhance",
+        "--concurrency",
+        "2",
+        record=record,
     )
     try:
         deadline = time.monotonic() + 20

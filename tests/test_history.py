@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pippa_cli.cli.app import app
 from pippa_cli.errors import HistoryError, UsageError
 from pippa_cli.history import History, Job, new_job
-from tests.modal_standin import ModalStandIn
+from tests.modal_standin import ModalStandIn, pippa_process
 
 
 @pytest.fixture
@@ -265,46 +265,10 @@ def test_eight_processes_write_at_once(clean_env: Path, tmp_path: Path):
         assert sum(j.original_prompt.startswith(f"writer {n} ") for j in jobs) == 20
 
 
-PIPPA_WITH_STANDIN = textwrap.dedent(
-    """
-    import sys
-    import pippa_cli.backends.modal_backend as modal_backend
-    from tests.modal_standin import ModalStandIn
-
-    standin = ModalStandIn(b"")
-    modal_backend.ModalSDK = lambda: standin
-    from pippa_cli.cli.app import main
-    sys.argv = ["pippa", *sys.argv[1:]]
-    main()
-    """
-)
-
-
 def test_eight_pippa_processes_record_their_jobs(clean_env: Path):
     """`xargs -P 8 pippa generate --detach`: real pippa processes, Modal stood in."""
-    repo = Path(__file__).resolve().parent.parent
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
-    }
     children = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                PIPPA_WITH_STANDIN,
-                "generate",
-                f"clip {n}",
-                "--no-enhance",
-                "--detach",
-                "-o",
-                f"clip-{n}.mp4",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        pippa_process("generate", f"clip {n}", "--no-enhance", "--detach", "-o", f"clip-{n}.mp4")
         for n in range(8)
     ]
     outputs = [c.communicate(timeout=120) for c in children]

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,9 +22,8 @@ import pippa_cli.generation
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from pippa_cli.spec import frames_for
-from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script, pippa_process
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "a red fox trotting through fresh snow"
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
 
@@ -367,41 +365,12 @@ def test_detach_needs_modal(modal_standin: ModalStandIn):
 
 # --- SIGTERM / SIGHUP: stop following, leave the paid-for call running ---------------------
 
-CHILD = textwrap.dedent(
-    """
-    import json, os, sys
-    import pippa_cli.backends.modal_backend as modal_backend
-    from tests.modal_standin import ModalStandIn, Script
-
-    standin = ModalStandIn(b"")
-    standin.script = Script(pending_forever=True)
-    modal_backend.ModalSDK = lambda: standin
-    from pippa_cli.cli.app import app
-    try:
-        app(sys.argv[1:], prog_name="pippa")
-    finally:
-        with open(os.environ["STANDIN_RECORD"], "w") as f:
-            json.dump(standin.record(), f)
-    """
-)
-
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_termination_signal_stops_following_but_keeps_the_call(signum: int, tmp_path: Path):
     record = tmp_path / "record.json"
-    env = {
-        **os.environ,
-        "STANDIN_RECORD": str(record),
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "generate", PROMPT, "--no-enhance", "-o", "clip.mp4"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    child = pippa_process("generate", PROMPT, "--no-enhance", "-o", "clip.mp4", record=record)
     try:
         deadline = time.monotonic() + 20
         job = None
