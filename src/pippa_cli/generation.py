@@ -144,9 +144,9 @@ def execute_job(
     )
     tracker = _Tracker(history, job.task_id)
     started = time.monotonic()
+    tracker.should_stop = should_stop
     history.add(job)
     # Straight after the record exists: no way out leaves it queued forever.
-    tracker.should_stop = should_stop
     with _recording_outcome(history, tracker, backend):
         if interactive and not detach and not out.json_mode:
             progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
