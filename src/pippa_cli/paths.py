@@ -1,4 +1,4 @@
-"""Where pippa keeps its own files: PIPPA_HOME, else the platform's per-user dirs."""
+"""Where pippa keeps its own files: PIPPA_HOME, else the platform's per-user data dir."""
 
 from __future__ import annotations
 
@@ -16,15 +16,6 @@ def data_dir(home: Path | None = None) -> Path:
     from platformdirs import user_data_path
 
     return user_data_path(APP_NAME, appauthor=False)
-
-
-def cache_dir(home: Path | None = None) -> Path:
-    root = home or _env_home()
-    if root is not None:
-        return root / "cache"
-    from platformdirs import user_cache_path
-
-    return user_cache_path(APP_NAME, appauthor=False)
 
 
 def _env_home() -> Path | None:
