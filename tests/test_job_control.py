@@ -218,3 +218,81 @@ def test_status_leaves_a_job_to_the_process_that_follows_it(
     assert len(call.gets) == 2
     assert (tmp_path / "owned.mp4").read_bytes() == modal_standin.mp4
     assert history().get(job.task_id).status == "completed"
+
+
+def test_cancelling_one_local_batch_job_leaves_the_others(
+    tiny_model: Path, prompt_checks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from pippa_cli.backends.local_backend import LocalBackend
+    from pippa_cli.jobs import cancel_job
+    from pippa_cli.settings import load_settings
+
+    render = LocalBackend.render
+
+    def cancel_the_whale(self, request, source, on_progress):
+        if "whale" in request.prompt:  # `pippa cancel` from another terminal
+            whale = next(j for j in history().list() if j.active)
+            cancel_job(whale, history(), load_settings())
+        return render(self, request, source, on_progress)
+
+    monkeypatch.setattr(LocalBackend, "render", cancel_the_whale)
+    source = tmp_path / "p.txt"
+    source.write_text("a red fox\na blue whale\na green frog\n")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+
+    result = pippa(
+        "generate",
+        "--from-file",
+        str(source),
+        "--output-dir",
+        str(clips),
+        "--no-enhance",
+        "--json",
+        *small_args(tiny_model),
+    )
+
+    assert result.exit_code == 1, result.output  # not 130: nobody pressed Ctrl-C
+    statuses = {o["line"]: o["status"] for o in map(json.loads, result.stdout.splitlines())}
+    assert statuses == {1: "completed", 2: "cancelled", 3: "completed"}
+
+
+def test_ctrl_c_during_submit_honours_keep_running(
+    modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch
+):
+    from tests.modal_standin import _FakeMethod
+
+    spawn = _FakeMethod.spawn
+
+    def interrupted_spawn(self, request):
+        os.kill(os.getpid(), signal.SIGINT)  # lands while Modal accepts the call
+        return spawn(self, request)
+
+    monkeypatch.setattr(_FakeMethod, "spawn", interrupted_spawn)
+    modal_standin.script = Script(pending_forever=True)
+    before = signal.getsignal(signal.SIGINT)
+
+    result = pippa("generate", PROMPT, "--no-enhance", "--keep-running", *SMALL)
+
+    assert result.exit_code == 130
+    job = history().list()[0]
+    assert job.status == "running" and job.remote_call_id  # the call id was not lost
+    assert modal_standin.cancelled == []
+    assert f"pippa status {job.task_id[:8]} --wait" in result.stderr
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_status_wait_takes_the_job_over(modal_standin: ModalStandIn):
+    modal_standin.script = Script(steps=1)
+    detached = pippa("generate", PROMPT, "--no-enhance", "--detach", "-o", "storm.mp4", *SMALL)
+    task_id = detached.stdout.strip()
+    assert history().get(task_id).pid is None  # the detaching process let go of it
+
+    seen: list[int | None] = []
+    modal_standin.on_get.append(lambda call, index: seen.append(history().get(task_id).pid))
+    waited = pippa("status", task_id[:8], "--wait")
+
+    assert waited.exit_code == 0, waited.output
+    # The first poll is status's own look; while --wait follows, others see an owner.
+    assert seen[0] is None and set(seen[1:]) == {os.getpid()}
+    assert history().get(task_id).status == "completed"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pippa_cli.batch_input import BatchLine, LineError
 from pippa_cli.customization import FIELDS, Customization
 from pippa_cli.errors import PippaError, UsageError
-from pippa_cli.generation import Interrupted, execute_job
+from pippa_cli.generation import CancelledElsewhere, Interrupted, execute_job
 from pippa_cli.history import History, Job
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS
@@ -47,6 +47,7 @@ class LineResult:
     video_path: str | None = None
     error: str | None = None
     job: Job | None = None
+    stops_batch: bool = False  # Ctrl-C, not a `pippa cancel` of this one job
 
     def to_json(self) -> dict[str, Any]:
         data = self.job.to_json() if self.job else {}
@@ -217,7 +218,10 @@ def run_batch(
                 else:
                     status = "failed"
                     display.error(item, exc.message)
-                return LineResult(item.line.number, status, error=exc.message, job=job)
+                stops = isinstance(exc, Interrupted) and not isinstance(exc, CancelledElsewhere)
+                return LineResult(
+                    item.line.number, status, error=exc.message, job=job, stops_batch=stops
+                )
             except Exception as exc:  # one bad job must not stop the others
                 display.error(item, f"unexpected {type(exc).__name__}: {exc}")
                 return LineResult(item.line.number, "failed", error=str(exc))
@@ -230,7 +234,7 @@ def run_batch(
                 for item in todo:
                     result = work(item)
                     record(result)
-                    if result.status == "cancelled":
+                    if result.stops_batch:
                         summary.interrupted = True
                         break
             else:
@@ -270,8 +274,10 @@ def _fan_out(
                 record(future.result())
     except KeyboardInterrupt:
         # Stop submitting; running workers see `stop` and cancel (or keep) their jobs.
-        on_interrupt()
-        stop.set()
+        try:
+            on_interrupt()
+        finally:
+            stop.set()
         for future in pending:
             future.cancel()
         for future in pending:
@@ -279,6 +285,7 @@ def _fan_out(
                 record(future.result())
         raise
     finally:
+        stop.set()  # whatever happened above, no worker may go on following its call
         pool.shutdown(wait=True, cancel_futures=True)
 
 

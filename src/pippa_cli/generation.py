@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +74,10 @@ class Interrupted(PippaError):
     """The user stopped the command (Ctrl-C) or the process was asked to end."""
 
     exit_code = 130
+
+
+class CancelledElsewhere(Interrupted):
+    """`pippa cancel` from another terminal cancelled this job (only this one)."""
 
 
 class _Terminated(BaseException):
@@ -161,12 +167,16 @@ def execute_job(
             tracker.check_stop()  # a batch stopped meanwhile: submit nothing more
             t = time.monotonic()
             # Once Modal has the call, its id must reach the record before Ctrl-C acts.
-            with _interrupts_held():
-                call_id = backend.submit(request, spec.model)
-                tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+            try:
+                with _interrupts_held():
+                    call_id = backend.submit(request, spec.model)
+                    tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+            except KeyboardInterrupt:
+                _decide_keep(tracker, keep_running, interactive, progress, out)
+                raise
             tracker.timings["submit_s"] = round(time.monotonic() - t, 3)
             if detach:
-                tracker.flush()
+                tracker.let_go()
                 return history.get(job.task_id)
             data = _follow(backend, call_id, tracker, progress, out, keep_running, interactive)
         save_video(
@@ -195,6 +205,7 @@ def follow_job(
     """`pippa status ID --wait`: follow a Modal job to the end and save its video."""
     assert job.remote_call_id
     tracker = _Tracker(history, job.task_id, timings=dict(job.timings))
+    tracker.take_over()
     started = time.monotonic()
     with (
         StageProgress(out) as progress,
@@ -336,13 +347,24 @@ def _follow(
     try:
         data = backend.wait(call_id, tracker.reporter(progress), check_stop=tracker.check_stop)
     except KeyboardInterrupt:
-        keep = keep_running() if callable(keep_running) else keep_running
-        tracker.keep_running = keep or (
-            interactive and not out.json_mode and ask_keep_running(progress, out)
-        )
+        _decide_keep(tracker, keep_running, interactive, progress, out)
         raise
     tracker.timings["remote_s"] = round(time.monotonic() - t, 3)
     return data
+
+
+def _decide_keep(
+    tracker: _Tracker,
+    keep_running: bool | Callable[[], bool],
+    interactive: bool,
+    progress: StageProgress,
+    out: Output,
+) -> None:
+    """After Ctrl-C: keep the Modal call running (flag, batch answer, or user) or cancel."""
+    keep = keep_running() if callable(keep_running) else keep_running
+    tracker.keep_running = keep or (
+        interactive and not out.json_mode and ask_keep_running(progress, out)
+    )
 
 
 def ask_keep_running(
@@ -353,8 +375,8 @@ def ask_keep_running(
         return False
     from rich.prompt import Confirm
 
-    progress.pause()
     try:
+        progress.pause()
         return not Confirm.ask(
             f"Cancel {jobs} on Modal? (no: keep running, fetch later with pippa status)",
             console=out.err,
@@ -389,7 +411,7 @@ def _crashed(exc: Exception, history: History, tracker: _Tracker) -> NoReturn:
     """An unexpected error; a render Modal holds is kept findable rather than failed."""
     job = history.get(tracker.task_id)
     if job.remote_call_id:
-        tracker.flush()
+        tracker.let_go()
         raise BackendError(
             f"could not finish job {job.task_id}: {type(exc).__name__}: {exc}",
             "Modal keeps the render for 7 days: "
@@ -406,7 +428,7 @@ def _cancelled_elsewhere(
     if job.remote_call_id:
         with contextlib.suppress(BackendError):  # `pippa cancel` has cancelled it already
             backend.cancel(job.remote_call_id)  # type: ignore[union-attr]
-    raise Interrupted(f"job {job.task_id} was cancelled (pippa cancel); nothing was saved")
+    raise CancelledElsewhere(f"job {job.task_id} was cancelled (pippa cancel); nothing was saved")
 
 
 def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
@@ -415,9 +437,9 @@ def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
 
     job = history.get(tracker.task_id)
     if job.status == CANCELLED:  # cancelled from elsewhere; the call then failed
-        raise Interrupted(f"job {job.task_id} was cancelled; nothing was saved") from exc
+        raise CancelledElsewhere(f"job {job.task_id} was cancelled; nothing was saved") from exc
     if isinstance(exc, ModalUnavailable) and job.remote_call_id:
-        tracker.flush()
+        tracker.let_go()
         raise BackendError(
             f"{exc.message}; job {job.task_id} keeps running on Modal",
             f"{exc.hint} Then: pippa status {job.task_id[:8]} --wait",
@@ -436,7 +458,7 @@ def _interrupted(
     remote = job.remote_call_id
     hint_wait = f"Run `pippa status {job.task_id[:8]} --wait` to fetch the video when it is done."
     if remote and (terminated or tracker.keep_running):
-        tracker.flush()
+        tracker.let_go()
         raise Interrupted(
             f"stopped following job {job.task_id}; it keeps running on Modal", hint_wait
         )
@@ -444,7 +466,7 @@ def _interrupted(
         try:
             backend.cancel(remote)  # type: ignore[union-attr]
         except BackendError as exc:
-            tracker.flush()
+            tracker.let_go()
             raise Interrupted(
                 f"could not cancel job {job.task_id} on Modal: {exc.message}",
                 f"Retry with `pippa cancel {job.task_id[:8]}`.",
@@ -485,11 +507,15 @@ class _Tracker:
     def update(self, **fields: Any) -> None:
         self.history.update(self.task_id, **fields)
 
-    def flush(self) -> None:
-        if self._pending:
-            self.history.update(self.task_id, **self._pending)
-            self._pending = {}
-        self.history.update(self.task_id, timings=self.timings)
+    def let_go(self) -> None:
+        """This process stops following a job that stays active (on Modal): save what it
+        knows and drop its pid, so `pippa status` may fetch the job from now on."""
+        self.history.update(self.task_id, **self._pending, timings=self.timings, pid=None)
+        self._pending = {}
+
+    def take_over(self) -> None:
+        """This process follows the job now (`status --wait`): others leave it alone."""
+        self.history.update(self.task_id, pid=os.getpid(), host=socket.gethostname())
 
     def fail(self, message: str) -> None:
         self.history.finish(self.task_id, FAILED, error=message, timings=self.timings)
@@ -516,8 +542,13 @@ class _Tracker:
 def _interrupts_held() -> Iterator[None]:
     """Ctrl-C inside the block takes effect when it ends (main thread only)."""
     caught: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        signal.signal(signal.SIGINT, previous or signal.default_int_handler)  # 2nd one acts
+
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        previous = signal.signal(signal.SIGINT, hold)
         held = True
     except ValueError:  # not the main thread: a batch worker; Ctrl-C goes to the main one
         held = False

@@ -19,18 +19,26 @@ def process_gone(job: Job) -> bool:
     """True when the job's pippa process is known to have died (same host only)."""
     if job.pid is None or job.host != socket.gethostname():
         return False
+    # Only a pid that no longer exists counts: a live job must never be marked failed, even
+    # when pippa runs inside another program. (A reused pid keeps a dead job "running"
+    # until that process ends: the milder mistake.)
     try:
         os.kill(job.pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
-    # The pid exists; on Linux make sure it is still a pippa process, not a reused pid.
-    cmdline = Path(f"/proc/{job.pid}/cmdline")
+    return _is_zombie(job.pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """An ended process its parent has not reaped yet (Linux; elsewhere: unknown)."""
     try:
-        return b"pippa" not in cmdline.read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
+    # "pid (command) state ...": the command may contain spaces or parentheses.
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def owner_following(job: Job) -> bool:
@@ -136,4 +144,7 @@ def cancel_job(job: Job, history: History, settings: Settings) -> Job:
     if backend is not None and job.remote_call_id:
         backend.cancel(job.remote_call_id)
     history.finish(job.task_id, CANCELLED, error="cancelled with pippa cancel")
-    return history.get(job.task_id)
+    job = history.get(job.task_id)
+    if job.status != CANCELLED:  # it ended on its own meanwhile
+        raise PippaError(f"job {job.task_id} {job.status} before it could be cancelled")
+    return job

@@ -62,8 +62,10 @@ def generate_batch(
         # A line's own model is checked once (e.g. a local directory cannot go to Modal).
         if spec.model.label not in checked:
             try:
-                backend.preflight(spec.model)
+                warning = backend.preflight(spec.model)
                 checked[spec.model.label] = None
+                if warning:
+                    out.warn(warning)
             except PippaError as exc:
                 checked[spec.model.label] = exc
         problem = checked[spec.model.label]
