@@ -7,7 +7,6 @@ and say so when the network is unreachable. The Groq key is never shown.
 from __future__ import annotations
 
 import platform
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -199,21 +198,14 @@ def check_encoder() -> Check:
 
 
 def _with_timeout(work: Callable[[], None]) -> BaseException | None:
-    """Run a network check in a thread; a TimeoutError if it does not finish in time."""
-    outcome: dict[str, BaseException] = {}
+    """Run a network check with a deadline; the error it ended with (TimeoutError if late)."""
+    from pippa_cli.deadline import call_with_deadline
 
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(NETWORK_TIMEOUT_S + 2)
-    if thread.is_alive():
-        return TimeoutError()
-    return outcome.get("error")
+    try:
+        call_with_deadline(work, NETWORK_TIMEOUT_S + 2, name="pippa-doctor")
+    except Exception as exc:
+        return exc
+    return None
 
 
 def _short(error: BaseException) -> str:

@@ -9,7 +9,6 @@ cannot be used, the original prompt is returned with the customization as plain 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -145,25 +144,21 @@ def _ask_groq(key: str, messages: list[dict[str, str]], settings: Settings) -> s
     The SDK retries 429/5xx/timeouts itself (honouring Retry-After); the worker thread
     only enforces the overall deadline, so a hung server cannot hold the command.
     """
-    outcome: dict[str, Any] = {}
+    from pippa_cli.deadline import DeadlineExceeded, call_with_deadline
 
-    def call() -> None:
-        try:
-            outcome["value"] = _create_completion(key, messages, settings)
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=call, name="pippa-groq", daemon=True)
-    worker.start()
-    worker.join(settings.enhance_timeout)
-    if worker.is_alive():
+    try:
+        return call_with_deadline(
+            lambda: _create_completion(key, messages, settings),
+            settings.enhance_timeout,
+            name="pippa-groq",
+        )
+    except DeadlineExceeded:
         raise _Unavailable(
             f"Groq did not answer within {settings.enhance_timeout:g} s",
             "Try again, or raise PIPPA_ENHANCE_TIMEOUT.",
-        )
-    if "error" in outcome:
-        raise _explain(outcome["error"], settings) from outcome["error"]
-    return outcome["value"]
+        ) from None
+    except BaseException as exc:
+        raise _explain(exc, settings) from exc
 
 
 def _create_completion(key: str, messages: list[dict[str, str]], settings: Settings) -> str:

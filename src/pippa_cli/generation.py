@@ -34,7 +34,7 @@ from pippa_cli.history import (
 from pippa_cli.ltx import RenderRequest
 from pippa_cli.output import Output
 from pippa_cli.progress import StageProgress
-from pippa_cli.spec import GenerateSpec, sidecar_path
+from pippa_cli.spec import GenerateSpec, free_name, sidecar_path
 
 if TYPE_CHECKING:
     from pippa_cli.backends.local_backend import LocalBackend
@@ -274,7 +274,7 @@ def save_video(
     progress.stage("saving")
     if not overwrite and (path.exists() or sidecar_path(path).exists()):
         # Something took the name while we rendered: keep both rather than lose either.
-        path = _free_name(path)
+        path = free_name(path)
         progress.note(f"Output name was taken meanwhile; saving as {path.name}")
     t = time.monotonic()
     atomic_write(path, data)
@@ -300,15 +300,6 @@ def sidecar(job: Job) -> dict[str, Any]:
     data = job.to_json()
     data["pippa_version"] = __version__
     return data
-
-
-def _free_name(path: Path) -> Path:
-    counter = 2
-    while True:
-        candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
-        if not candidate.exists() and not sidecar_path(candidate).exists():
-            return candidate
-        counter += 1
 
 
 def _enhance(

@@ -123,9 +123,9 @@ def modal_backend_for(job: Job, settings: Settings) -> ModalBackend | None:
     """The Modal backend for a job that lives on Modal (None for local jobs)."""
     if job.backend != "modal" or not job.remote_call_id:
         return None
-    from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.backends import make_backend
 
-    return ModalBackend(app_name=settings.modal_app, class_name=settings.modal_class)
+    return make_backend("modal", settings)  # type: ignore[return-value]
 
 
 def cancel_job(job: Job, history: History, settings: Settings) -> Job:

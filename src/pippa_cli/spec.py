@@ -188,13 +188,16 @@ def slugify(text: str, max_words: int = 6, max_chars: int = 48) -> str:
 
 
 def default_output(prompt: str, now: datetime) -> Path:
-    stem = f"{slugify(prompt)}-{now:%Y%m%d-%H%M%S}"
-    path = Path.cwd() / f"{stem}.mp4"
-    counter = 2
-    while path.exists() or sidecar_path(path).exists():
-        path = Path.cwd() / f"{stem}-{counter}.mp4"
+    return free_name(Path.cwd() / f"{slugify(prompt)}-{now:%Y%m%d-%H%M%S}.mp4")
+
+
+def free_name(path: Path) -> Path:
+    """`path`, or `stem-2`, `stem-3`, ... beside it: the first whose video and sidecar are free."""
+    candidate, counter = path, 2
+    while candidate.exists() or sidecar_path(candidate).exists():
+        candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
         counter += 1
-    return path
+    return candidate
 
 
 def check_output(path: Path, overwrite: bool) -> Path:
