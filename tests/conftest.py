@@ -9,7 +9,7 @@ import pytest
 
 pytest_plugins = ["tests.groq_server", "tests.fixtures_ltx", "tests.modal_standin"]
 
-_ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_")
+_ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_", "HF_")
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +25,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("PIPPA_HOME", str(home))
     # Modal must never find a real token in tests.
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    # No test asks the real Hugging Face; the Hub tests point HF_ENDPOINT at their own
+    # server and drop this.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

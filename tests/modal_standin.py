@@ -2,9 +2,11 @@
 
 A live Modal call needs Modal's servers, a token and a GPU; none exist in the tests. pippa
 reaches the Modal SDK only through `pippa_cli.backends.modal_backend.ModalSDK` (its methods
-`cls`, `function_call`, `progress_dict`, `has_credentials`), so the `modal_standin` fixture
-replaces that one class with `ModalStandIn`. Everything above it (ModalBackend, the history,
-the CLI) is pippa's real code.
+`cls`, `lookup`, `function`, `function_call`, `progress_dict`, `deployments_dict`,
+`has_credentials`), so the `modal_standin` fixture replaces that one class with
+`ModalStandIn`. Everything above it (ModalBackend, the history, the CLI) is pippa's real
+code. By default the app is deployed by this pippa with default settings, and every model's
+weights are cached; `deployment`, `weights` and `download_outcome` change that.
 
 Each spawned call plays a scripted timeline, one step per `get`:
 
@@ -151,11 +153,53 @@ class FakeCls:
         return _FakeInstance(_FakeMethod(self.standin, self.app_name, self.class_name, model))
 
 
+class FakeDeployments(FakeDict):
+    """The deployments Dict: every app is deployed by this pippa unless a test says not."""
+
+    def __init__(self, standin: ModalStandIn) -> None:
+        super().__init__()
+        self.standin = standin
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.append(key)
+        if key in self.data:
+            return self.data[key]
+        if key.startswith("app:"):
+            return self.standin.deployment
+        if key.startswith("weights:") and self.standin.weights_cached:
+            return {"commit": "0" * 40}
+        return default
+
+
+class FakeFunction:
+    """`modal.Function.from_name(app, "download_weights")`: `.remote(model=...)`."""
+
+    def __init__(self, standin: ModalStandIn, app_name: str, name: str) -> None:
+        self.standin = standin
+        self.app_name = app_name
+        self.name = name
+
+    def remote(self, **kwargs: Any) -> Any:
+        self.standin.remote_calls.append((self.app_name, self.name, kwargs))
+        outcome = self.standin.download_outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
 class ModalStandIn:
     """Replaces `ModalSDK`. Set `credentials`, `script` (for the next spawns), `spawn_error`."""
 
     def __init__(self, mp4: bytes) -> None:
+        from pippa_cli.deployment import DeployConfig
+
         self.mp4 = mp4
+        self.deployment: dict[str, Any] | None = DeployConfig().record()
+        self.deployed = True  # False: lookups raise NotFoundError
+        self.weights_cached = True
+        self.download_outcome: Any = {"location": "x", "revision": "main", "commit": "0" * 40}
+        self.remote_calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.deployments = FakeDeployments(self)
         self.credentials = True
         self.script = Script()
         self.spawn_error: BaseException | None = None
@@ -165,6 +209,7 @@ class ModalStandIn:
         self.spawns: list[Spawn] = []
         self.cancelled: list[str] = []
         self.cls_lookups: list[tuple[str, str]] = []
+        self.app_lookups: list[tuple[str, str]] = []
         self.call_lookups: list[str] = []
         self.credential_checks = 0
 
@@ -172,6 +217,19 @@ class ModalStandIn:
     def cls(self, app_name: str, class_name: str) -> FakeCls:
         self.cls_lookups.append((app_name, class_name))
         return FakeCls(self, app_name, class_name)
+
+    def lookup(self, app_name: str, class_name: str) -> None:
+        self.app_lookups.append((app_name, class_name))
+        if not self.deployed:
+            import modal.exception
+
+            raise modal.exception.NotFoundError(f"Lookup failed for Cls '{class_name}'")
+
+    def function(self, app_name: str, name: str) -> FakeFunction:
+        return FakeFunction(self, app_name, name)
+
+    def deployments_dict(self) -> FakeDeployments:
+        return self.deployments
 
     def function_call(self, call_id: str) -> FakeFunctionCall:
         """Lazy like `FunctionCall.from_id`: an unknown id fails at get, with NotFoundError."""

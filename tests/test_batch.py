@@ -219,7 +219,9 @@ def test_a_failing_line_never_stops_the_others(modal_standin: ModalStandIn, tmp_
     result = batch(str(source), clips, "--concurrency", "2")
 
     assert result.exit_code == 1
-    assert "line 2: the render failed on Modal: CUDA out of memory" in result.stderr
+    assert "line 2: the render ran out of GPU memory on Modal: ValueError: CUDA out of memory" in (
+        result.stderr
+    )
     assert sorted(Path(p).name for p in result.stdout.splitlines()) == [
         "001-a-red-fox.mp4",
         "003-a-green-frog.mp4",

@@ -1,7 +1,8 @@
-"""`pippa deploy`: checks first, then `python -m modal deploy -m modal_app.app`.
+"""`pippa deploy`: checks first, then `python -m modal deploy -m pippa_cli.modal_app.app`.
 
-The `modal deploy` child process is the one thing replaced (it needs Modal's servers);
-the command and environment handed to it are checked against what modal_app reads.
+The `modal deploy` child process is replaced (it needs Modal's servers), and so are Modal's
+Dicts (the stand-in); the command, directory and environment handed to it are checked
+against what the app reads.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pippa_cli
 import pippa_cli.deploy
 from pippa_cli.cli.app import app
 from pippa_cli.deploy import MODAL_APP_MODULE, deploy_command, deploy_env
+from pippa_cli.deployment import DeployConfig
 from pippa_cli.errors import UsageError
 from pippa_cli.settings import Settings
 
@@ -31,7 +33,8 @@ def deploy(*args: str):
 
 
 @pytest.fixture
-def modal_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def modal_credentials(monkeypatch: pytest.MonkeyPatch, modal_standin: Any) -> None:
+    """Credentials; Modal's Dicts (the deployment record) are the stand-in's."""
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test-token")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test-secret")
 
@@ -101,24 +104,28 @@ def test_bad_option_wins_over_missing_credentials(fake_run: FakeRun):
 def test_deploy_command():
     command = deploy_command("pippa")
 
-    assert command[:7] == [sys.executable, "-m", "modal", "deploy", "-m", "modal_app.app", "--name"]
+    module = "pippa_cli.modal_app.app"
+    assert command[:7] == [sys.executable, "-m", "modal", "deploy", "-m", module, "--name"]
     assert command[7] == "pippa"
     assert command[8:] == ["--tag", f"pippa-{pippa_cli.__version__}"]
-    assert MODAL_APP_MODULE == "modal_app.app"
+    assert MODAL_APP_MODULE == module
 
 
 def test_deploy_env(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SOMETHING_ELSE", "kept")
 
-    env = deploy_env("my-pippa", " A100-80GB ", 3600, 60)
+    env = deploy_env(DeployConfig("my-pippa", " A100-80GB ", 3600, 60, 2, 8.0, 65536))
 
     assert env["PIPPA_MODAL_APP"] == "my-pippa"
     assert env["PIPPA_MODAL_GPU"] == "A100-80GB"
     assert env["PIPPA_MODAL_TIMEOUT"] == "3600"
     assert env["PIPPA_MODAL_SCALEDOWN"] == "60"
+    assert env["PIPPA_MODAL_MAX_CONTAINERS"] == "2"
+    assert env["PIPPA_MODAL_CPU"] == "8"
+    assert env["PIPPA_MODAL_MEMORY"] == "65536"
     assert env["SOMETHING_ELSE"] == "kept"  # modal deploy still sees the token, PATH, ...
     with pytest.raises(UsageError):
-        deploy_env("x", "H100", 59, 60)
+        deploy_env(DeployConfig("x", "H100", 59, 60))
 
 
 # --- running it --------------------------------------------------------------------------------
@@ -172,8 +179,8 @@ def test_failed_modal_deploy(modal_credentials: None, fake_run: FakeRun):
 # --- the app it deploys ---------------------------------------------------------------------------
 
 READ_APP = (
-    "import modal_app, modal_app.app as a; "
-    "print(modal_app.__file__); print(a.app.name, a.GPU, a.TIMEOUT_S, a.SCALEDOWN_S, a.CLASS_NAME)"
+    "import pippa_cli.modal_app as p, pippa_cli.modal_app.app as a; "
+    "print(p.__file__); print(a.app.name, a.GPU, a.TIMEOUT_S, a.SCALEDOWN_S, a.CLASS_NAME)"
 )
 
 
@@ -206,7 +213,7 @@ def test_modal_app_is_installed_with_default_settings():
 
 
 def test_modal_app_reads_what_deploy_sets():
-    env = deploy_env("my-pippa", "A100-80GB", 3600, 60)
+    env = deploy_env(DeployConfig("my-pippa", "A100-80GB", 3600, 60))
     env.pop("PYTHONPATH", None)
 
     _, settings = import_modal_app(env)

@@ -30,7 +30,7 @@ def _registered(app: Any, name: str) -> Any:
 
 @pytest.mark.slow
 def test_generate_local_returns_a_valid_mp4(tiny_model: Path, tmp_path: Path):
-    from modal_app.app import LTX
+    from pippa_cli.modal_app.app import LTX
     from pippa_cli.ltx import RenderRequest
 
     request = RenderRequest(
@@ -66,7 +66,7 @@ def test_generate_local_returns_a_valid_mp4(tiny_model: Path, tmp_path: Path):
 
 
 def test_app_has_no_web_endpoint():
-    import modal_app.app as module
+    import pippa_cli.modal_app.app as module
 
     assert _registered(module.app, "web_endpoints") == []
     functions = _registered(module.app, "functions")
@@ -78,7 +78,7 @@ def test_app_has_no_web_endpoint():
     for name, method in methods.items():
         assert not method._is_web_endpoint(), name
     # Nor any web decorator the introspection above might not see.
-    source = (ROOT / "modal_app" / "app.py").read_text(encoding="utf-8")
+    source = (ROOT / "src" / "pippa_cli" / "modal_app" / "app.py").read_text(encoding="utf-8")
     assert not re.search(
         r"@(?:modal\.)?(?:fastapi_endpoint|web_endpoint|asgi_app|wsgi_app|web_server)", source
     )
@@ -87,7 +87,7 @@ def test_app_has_no_web_endpoint():
 def test_download_weights_is_a_modal_function():
     import modal
 
-    import modal_app.app as module
+    import pippa_cli.modal_app.app as module
 
     assert isinstance(module.download_weights, modal.Function)
     assert "download_weights" in _registered(module.app, "functions")
@@ -96,7 +96,7 @@ def test_download_weights_is_a_modal_function():
 _GPU_PROBE = """
 import json, warnings
 warnings.simplefilter("ignore")
-import modal_app.app as m
+import pippa_cli.modal_app.app as m
 found = {"GPU": m.GPU}
 try:
     found["gpus"] = m.LTX._get_class_service_function()._spec_.gpus

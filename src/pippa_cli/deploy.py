@@ -1,15 +1,24 @@
-"""Deploying pippa's Modal app from an installed pippa (`modal_app` ships in the wheel)."""
+"""Deploying pippa's Modal app (it ships inside pippa as `pippa_cli.modal_app`).
+
+`modal deploy -m MODULE` puts the current directory first on `sys.path`, so a `modal_app/`
+or `pippa_cli/` there would be deployed instead of pippa's own. pippa runs it from an
+empty directory of its own: only the installed package can be found.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from typing import Any
 
 from pippa_cli import __version__
-from pippa_cli.errors import BackendError, UsageError
+from pippa_cli.deployment import DeployConfig, app_key
+from pippa_cli.errors import BackendError
 
-MODAL_APP_MODULE = "modal_app.app"
+MODAL_APP_MODULE = "pippa_cli.modal_app.app"
 
 
 def deploy_command(app_name: str) -> list[str]:
@@ -27,46 +36,45 @@ def deploy_command(app_name: str) -> list[str]:
     ]
 
 
-def deploy_env(app_name: str, gpu: str, timeout: int, scaledown: int) -> dict[str, str]:
-    """The environment modal_app.app reads its deploy-time settings from."""
-    if not gpu.strip() or any(c.isspace() for c in gpu.strip()):
-        raise UsageError(f"--gpu {gpu!r} is not a GPU type", "E.g. H100, A100-80GB, L40S.")
-    if not 60 <= timeout <= 86400:
-        raise UsageError(f"--timeout {timeout} is out of range", "Choose 60 to 86400 seconds.")
-    if not 2 <= scaledown <= 3600:
-        raise UsageError(f"--scaledown {scaledown} is out of range", "Choose 2 to 3600 seconds.")
-    return {
-        **os.environ,
-        "PIPPA_MODAL_APP": app_name,
-        "PIPPA_MODAL_GPU": gpu.strip(),
-        "PIPPA_MODAL_TIMEOUT": str(timeout),
-        "PIPPA_MODAL_SCALEDOWN": str(scaledown),
-    }
+def deploy_env(config: DeployConfig) -> dict[str, str]:
+    """The environment `modal deploy` runs in: the user's (token, PATH) plus the settings."""
+    # PYTHONSAFEPATH: `python -m modal` must not pick up a modal/ beside it either.
+    return {**os.environ, **config.validate().to_env(), "PYTHONSAFEPATH": "1"}
 
 
-def deploy(app_name: str, gpu: str, timeout: int, scaledown: int) -> None:
-    """Run `modal deploy`; its own output goes to stderr (stdout is for data)."""
-    from pippa_cli.backends.modal_backend import ModalSDK, no_credentials
+def deploy(config: DeployConfig, sdk: Any = None) -> None:
+    """Run `modal deploy` (its own output goes to stderr: stdout is for data), then record
+    the deployment for the clients that call it."""
+    from pippa_cli.backends.modal_backend import ModalSDK, bounded, no_credentials
 
-    env = deploy_env(app_name, gpu, timeout, scaledown)
-    if not ModalSDK().has_credentials():
+    env = deploy_env(config)
+    sdk = sdk or ModalSDK()
+    if not sdk.has_credentials():
         raise no_credentials()
-    result = subprocess.run(deploy_command(app_name), env=env, stdout=sys.stderr, check=False)
+    records = sdk.deployments_dict()
+    # Fail in seconds, not after modal's minute of retries, when Modal cannot be reached.
+    bounded(lambda: records.get(app_key(config.app_name), None), "connecting to Modal")
+    neutral = tempfile.mkdtemp(prefix="pippa-deploy-")
+    try:
+        result = subprocess.run(
+            deploy_command(config.app_name), env=env, cwd=neutral, stdout=sys.stderr, check=False
+        )
+    finally:
+        shutil.rmtree(neutral, ignore_errors=True)
     if result.returncode != 0:
         raise BackendError(
             f"modal deploy failed (exit {result.returncode}); its messages are above",
             "Check `modal token current` and your Modal workspace, then retry.",
         )
+    bounded(
+        lambda: records.put(app_key(config.app_name), config.record()),
+        "recording the deployment",
+    )
 
 
-def download_weights(app_name: str, model: str) -> str:
+def download_weights(app_name: str, model: str, sdk: Any = None) -> dict[str, str]:
     """Fill the deployed app's weights Volume so the first render skips the download."""
-    import modal
+    from pippa_cli.backends.modal_backend import ModalBackend
 
-    from pippa_cli.backends.modal_backend import explain_modal_error
-
-    try:
-        function = modal.Function.from_name(app_name, "download_weights")
-        return str(function.remote(model=model))
-    except modal.exception.Error as exc:
-        raise explain_modal_error(exc, app_name) from exc
+    backend = ModalBackend(app_name=app_name, class_name="LTX", sdk=sdk)
+    return backend.download(model)

@@ -46,7 +46,40 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.extend(modal.result())
     checks.append(check_local())
     checks.append(check_encoder())
+    backends = check_backends(checks)
+    if backends is not None:
+        checks.append(backends)
     return checks
+
+
+def check_backends(checks: list[Check]) -> Check | None:
+    """An error when neither backend can render, whatever the configured one is."""
+    found = {c.name: c for c in checks}
+    token, app = found.get("modal token"), found.get("modal app")
+    # Modal may work: token accepted and the app deployed, or it could not be asked.
+    modal_may = (
+        token is not None
+        and token.status == OK
+        and app is not None
+        and (app.status == OK or "could not be reached" in app.message)
+    )
+    local, encoder = found.get("local gpu"), found.get("mp4 encoder")
+    # Local rendering works on the CPU too (slowly): torch, diffusers and an H.264 PyAV.
+    local_can = (
+        local is not None
+        and "not installed" not in local.message
+        and encoder is not None
+        and encoder.status == OK
+    )
+    if modal_may or local_can:
+        return None
+    return Check(
+        "backends",
+        ERROR,
+        "no backend can render: Modal is not set up and local rendering is not installed",
+        "Fix the Modal lines above (modal token new, pippa deploy), or "
+        "pip install 'pippa-cli[local]' to render on this machine.",
+    )
 
 
 def check_home(settings: Settings) -> Check:

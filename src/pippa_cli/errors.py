@@ -23,6 +23,8 @@ class PippaError(Exception):
         self.hint = hint
         # The job this error ended, once one was recorded (a batch reports it).
         self.task_id: str | None = None
+        # More than a user needs (a remote traceback): shown only with --debug.
+        self.details: str | None = None
 
 
 class UsageError(PippaError):

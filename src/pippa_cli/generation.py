@@ -101,10 +101,11 @@ def run_generation(
 ) -> Job:
     if detach and backend.name != "modal":
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
-    warning = backend.preflight(spec.model)
-    if warning:
-        out.warn(warning)
     with StageProgress(out) as progress, _signals_as_exceptions():
+        # Everything that can be checked for free, then the weights, before the job starts.
+        for warning in backend.preflight(spec, progress.stage):
+            progress.warn(warning)
+        backend.prepare(spec.model, progress.stage)
         return execute_job(
             spec,
             settings,
@@ -255,6 +256,7 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         timesteps=spec.timesteps,
         decode_timestep=spec.model.defaults.decode_timestep,
         decode_noise_scale=spec.model.defaults.decode_noise_scale,
+        vae_tiling=spec.vae_tiling,
         metadata=tags,
     )
 

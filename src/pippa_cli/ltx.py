@@ -36,24 +36,49 @@ class RenderRequest:
     guidance: float
     seed: int
     timesteps: list[float] | None = None
-    decode_timestep: float = 0.0
-    decode_noise_scale: float | None = None
+    decode_timestep: float = 0.05
+    decode_noise_scale: float | None = 0.025
     max_sequence_length: int = MAX_SEQUENCE_LENGTH
+    # Decode in tiles: long or large clips need less GPU memory that way.
+    vae_tiling: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
+    def field_names(cls) -> list[str]:
+        return sorted(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RenderRequest:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The request a client sent; ValueError if it asks for what this code cannot do.
+
+        Unknown fields are refused, never dropped: a newer client's option that an older
+        deployment ignored would render something other than what was asked.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a render request is a dict, not {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"unknown request field(s) {', '.join(map(str, unknown))}")
+        try:
+            return cls(**data)
+        except TypeError as exc:  # a required field missing
+            raise ValueError(str(exc)) from None
 
 
-def load_pipeline(source: ModelSource, device: str | None = None, dtype: str | None = None) -> Any:
+def load_pipeline(
+    source: ModelSource,
+    device: str | None = None,
+    dtype: str | None = None,
+    *,
+    local_files_only: bool = False,
+) -> Any:
     """Load an LTX text-to-video pipeline: bf16 on CUDA, float32 on CPU unless `dtype` says.
 
-    Modal loads on the CPU in bf16 before its memory snapshot, then moves to the GPU.
+    Modal loads on the CPU in bf16 before its memory snapshot, then moves to the GPU; it
+    passes `local_files_only` so a render never downloads (weights come at deploy time).
     """
     import diffusers
     import torch
@@ -64,7 +89,10 @@ def load_pipeline(source: ModelSource, device: str | None = None, dtype: str | N
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     pipeline_class = getattr(diffusers, source.defaults.pipeline_class)
     pipe = pipeline_class.from_pretrained(
-        source.location, revision=source.revision, dtype=getattr(torch, dtype)
+        source.location,
+        revision=source.revision,
+        dtype=getattr(torch, dtype),
+        local_files_only=local_files_only,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
@@ -97,6 +125,11 @@ def render_frames(
         return kwargs
 
     report("denoising", 0, total)
+    # Per request: one warm container serves small and large clips alike.
+    if request.vae_tiling:
+        pipe.vae.enable_tiling()
+    else:
+        pipe.vae.disable_tiling()
     generator = torch.Generator(device="cpu").manual_seed(request.seed)
     extra: dict[str, Any] = {}
     if request.timesteps:

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 STAGE_LABELS = {
+    "checking": "Checking the model on Hugging Face",
+    "connecting": "Connecting to Modal",
+    "downloading": "Downloading weights into the Modal app's cache (once, on a CPU)",
     "enhance": "Enhancing prompt",
     "queued": "Queued on Modal",
     "starting": "Starting GPU container",

@@ -13,6 +13,7 @@ from typing import Any
 
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
+from pippa_cli.limits import Request, check_model_limits, needs_vae_tiling
 from pippa_cli.presets import DEFAULT_NEGATIVE_PROMPT, ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
 
@@ -49,6 +50,17 @@ class GenerateSpec:
     output: Path
     overwrite: bool
     timesteps: list[float] | None = field(default=None)
+    # The user accepted the risk of a size beyond the model's or the GPU's figures.
+    allow_large: bool = False
+
+    @property
+    def size(self) -> Request:
+        return Request(self.width, self.height, self.num_frames, self.fps, self.steps)
+
+    @property
+    def vae_tiling(self) -> bool:
+        """Long or large clips decode in tiles: untiled they need more memory than denoising."""
+        return needs_vae_tiling(self.width, self.height, self.num_frames)
 
     @property
     def num_frames(self) -> int:
@@ -79,6 +91,7 @@ class GenerateSpec:
             "guidance": self.guidance,
             "negative_prompt": self.negative_prompt,
             "seed": self.seed,
+            "vae_tiling": self.vae_tiling,
             "customization": self.customization.as_dict(),
         }
 
@@ -104,6 +117,7 @@ def build_spec(
     backend: str,
     output: Path | None,
     overwrite: bool,
+    allow_large: bool = False,
     now: datetime | None = None,
 ) -> GenerateSpec:
     """Validate every option; raises UsageError (exit 2) naming the first problem."""
@@ -138,6 +152,8 @@ def build_spec(
         seed = secrets.randbelow(MAX_SEED + 1)
     elif not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed {seed} is out of range", f"Choose 0 to {MAX_SEED}.")
+    if not allow_large:
+        check_model_limits(Request(width, height, frames_for(duration, fps), fps, steps))
     # Custom timesteps fit only the preset's own step count.
     timesteps = list(preset.timesteps) if preset.timesteps and steps == preset.steps else None
     path = output if output is not None else default_output(prompt, now or datetime.now())
@@ -159,6 +175,7 @@ def build_spec(
         output=path,
         overwrite=overwrite,
         timesteps=timesteps,
+        allow_large=allow_large,
     )
 
 

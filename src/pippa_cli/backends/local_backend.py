@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pippa_cli.errors import BackendError
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
 from pippa_cli.presets import ModelSource
+
+if TYPE_CHECKING:
+    from pippa_cli.spec import GenerateSpec
 
 _NEEDS_EXTRA = "Install the local extra: pip install 'pippa-cli[local]' (torch first for CUDA)."
 
@@ -16,15 +20,35 @@ class LocalBackend:
     # One pipeline per process: a batch renders many clips with one load.
     _pipelines: ClassVar[dict[tuple[str, str | None], Any]] = {}
 
-    def preflight(self, source: ModelSource) -> str | None:
-        """Check the local stack before anything runs; returns a warning, if any."""
+    def preflight_model(
+        self, source: ModelSource, report: Callable[[str], None] | None = None
+    ) -> list[str]:
+        """Check the local stack and the model before anything runs; warnings to show."""
+        from pippa_cli.hub import check_model
+
         try:
             import av  # noqa: F401
             import diffusers  # noqa: F401
             import torch
         except ImportError as exc:
             raise BackendError(f"local rendering needs {exc.name}", _NEEDS_EXTRA) from None
-        return None if torch.cuda.is_available() else _cpu_warning()
+        warnings = [] if torch.cuda.is_available() else [_cpu_warning()]
+        key = (source.location, source.revision)
+        if key not in self._pipelines and source.label != source.defaults.name:
+            if report:
+                report("checking")
+            warning = check_model(source)
+            if warning:
+                warnings.append(warning)
+        return warnings
+
+    def preflight(
+        self, spec: GenerateSpec, report: Callable[[str], None] | None = None
+    ) -> list[str]:
+        return self.preflight_model(spec.model, report)
+
+    def prepare(self, source: ModelSource, report: Callable[[str], None] | None = None) -> None:
+        """Nothing ahead of time: the first render loads (and if need be downloads) it."""
 
     def render(
         self, request: RenderRequest, source: ModelSource, on_progress: ProgressCallback

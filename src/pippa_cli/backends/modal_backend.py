@@ -8,24 +8,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pippa_cli.errors import BackendError
+from pippa_cli import __version__
+from pippa_cli.errors import BackendError, UsageError
 from pippa_cli.ltx import ProgressCallback, RenderRequest
 from pippa_cli.presets import ModelSource
+from pippa_cli.remote_errors import RemoteFailure, explain
 
-# Shared with modal_app: the container publishes progress here, keyed by call id.
+if TYPE_CHECKING:
+    from pippa_cli.deployment import Deployment
+    from pippa_cli.spec import GenerateSpec
+
+T = TypeVar("T")
+# Shared with the Modal app: the container publishes progress here, keyed by call id.
 PROGRESS_DICT = "pippa-progress"
 POLL_SECONDS = 1.0
+# How long pippa waits for Modal to answer at all (doctor, generate, status, deploy).
+CONNECT_TIMEOUT_S = 10.0
+# Stage names shown while preparing (see progress.STAGE_LABELS).
+Report = Callable[[str], None]
 
 
 class ModalSDK:
-    """The three entry points pippa uses, so a stand-in can replace them in tests."""
+    """The entry points pippa uses, so a stand-in can replace them in tests."""
 
     def cls(self, app_name: str, class_name: str) -> Any:
         import modal
 
         return modal.Cls.from_name(app_name, class_name)
+
+    def lookup(self, app_name: str, class_name: str) -> None:
+        """Raises modal.exception.NotFoundError unless the app is deployed."""
+        self.cls(app_name, class_name).hydrate()
+
+    def function(self, app_name: str, name: str) -> Any:
+        import modal
+
+        return modal.Function.from_name(app_name, name)
 
     def function_call(self, call_id: str) -> Any:
         import modal
@@ -36,6 +56,13 @@ class ModalSDK:
         import modal
 
         return modal.Dict.from_name(PROGRESS_DICT, create_if_missing=True)
+
+    def deployments_dict(self) -> Any:
+        import modal
+
+        from pippa_cli.deployment import DEPLOYMENTS_DICT
+
+        return modal.Dict.from_name(DEPLOYMENTS_DICT, create_if_missing=True)
 
     def has_credentials(self) -> bool:
         from modal.config import config
@@ -58,6 +85,24 @@ class ResultExpired(BackendError):
     """Modal no longer holds the result (older than its 7-day retention)."""
 
 
+def bounded(work: Callable[[], T], what: str, seconds: float | None = None) -> T:
+    """`work()` (a Modal RPC), or ModalUnavailable once `seconds` pass without an answer.
+
+    Modal's client retries an unreachable server for one to three minutes and has no
+    setting to shorten that; pippa gives up after CONNECT_TIMEOUT_S and says so.
+    """
+    from pippa_cli.deadline import DeadlineExceeded, call_with_deadline
+
+    limit = CONNECT_TIMEOUT_S if seconds is None else seconds
+    try:
+        return call_with_deadline(work, limit, name="pippa-modal")
+    except DeadlineExceeded:
+        raise ModalUnavailable(
+            f"could not reach Modal within {limit:g} s ({what})",
+            "Check your network connection (pippa doctor checks it too), then retry.",
+        ) from None
+
+
 @dataclass
 class RemoteState:
     """What Modal says about a call right now."""
@@ -77,17 +122,136 @@ class ModalBackend:
         self.app_name = app_name
         self.class_name = class_name
         self.sdk = sdk or ModalSDK()
+        self._deployment: Deployment | None = None
+        self._checked: dict[str, tuple[list[str], BackendError | None]] = {}
+        self._prepared: set[str] = set()
 
-    def preflight(self, source: ModelSource) -> str | None:
-        """Fail fast, before anything is spent, when no Modal token is configured."""
+    # --- before anything is spent ---------------------------------------------------------
+
+    def preflight_model(self, source: ModelSource, report: Report | None = None) -> list[str]:
+        """Everything about a model that can be checked for free; warnings to show.
+
+        Raises UsageError (exit 2) for a model that cannot be rendered here, BackendError
+        when Modal is not set up. Checked once per model (a batch asks per line).
+        """
+        if source.label in self._checked:
+            warnings, error = self._checked[source.label]
+            if error is not None:
+                raise error
+            return warnings
+        try:
+            warnings = self._check_model(source, report)
+        except BackendError as exc:
+            if not isinstance(exc, ModalUnavailable):
+                self._checked[source.label] = ([], exc)
+            raise
+        self._checked[source.label] = (warnings, None)
+        return warnings
+
+    def preflight(self, spec: GenerateSpec, report: Report | None = None) -> list[str]:
+        """preflight_model, then: does this request fit the deployed GPU and timeout?"""
+        from pippa_cli.limits import check_gpu
+
+        warnings = list(self.preflight_model(spec.model, report))
+        deployment = self.deployment(report)
+        if not spec.allow_large:
+            warning = check_gpu(
+                spec.model.defaults, spec.size, deployment.gpu, deployment.timeout_s
+            )
+            if warning:
+                warnings.append(warning)
+        return warnings
+
+    def _check_model(self, source: ModelSource, report: Report | None) -> list[str]:
+        from pippa_cli.hub import check_model
+
         if source.is_local_dir:
-            raise BackendError(
+            raise UsageError(
                 f"--model {source.label} is a local directory, which Modal cannot see",
                 "Use a preset or a Hugging Face repo id with Modal, or --backend local.",
             )
         if not self.sdk.has_credentials():
             raise no_credentials()
-        return None
+        warnings = []
+        if source.label != source.defaults.name:
+            if report:
+                report("checking")
+            warning = check_model(source)
+            if warning:
+                warnings.append(warning)
+        deployment = self.deployment(report)
+        preset = source.label if source.label == source.defaults.name else None
+        reason = deployment.cannot_render(RenderRequest.field_names(), preset)
+        if reason is not None:
+            raise BackendError(
+                f"the deployed Modal app {self.app_name!r} (pippa {deployment.pippa_version}) "
+                f"cannot render this request: {reason}",
+                "Update it to this pippa: pippa deploy",
+            )
+        if deployment.pippa_version != __version__:
+            warnings.append(
+                f"the Modal app {self.app_name!r} was deployed by pippa "
+                f"{deployment.pippa_version}, this is {__version__}: run `pippa deploy` to "
+                "update it (it can render this request meanwhile)"
+            )
+        return warnings
+
+    def deployment(self, report: Report | None = None) -> Deployment:
+        """The deployed app's record (version, GPU, timeout), read once: no container starts."""
+        from pippa_cli.deployment import Deployment, app_key
+
+        if self._deployment is not None:
+            return self._deployment
+        if report:
+            report("connecting")
+
+        def ask() -> Any:
+            with self._errors():
+                self.sdk.lookup(self.app_name, self.class_name)
+                return self.sdk.deployments_dict().get(app_key(self.app_name), None)
+
+        deployment = Deployment.from_record(bounded(ask, "connecting to Modal"))
+        if deployment is None:
+            raise BackendError(
+                f"the Modal app {self.app_name!r} has no pippa version record (deployed by an "
+                "older pippa, or by hand)",
+                "Deploy it with this pippa: pippa deploy",
+            )
+        self._deployment = deployment
+        return deployment
+
+    def prepare(self, source: ModelSource, report: Report | None = None) -> None:
+        """Make sure the model's weights are in the app's cache: fetched once, on a CPU
+        container, so a render never downloads on a billed GPU."""
+        from pippa_cli.container import weights_key
+
+        if source.location in self._prepared:
+            return
+        key = weights_key(source.location, source.revision)
+
+        def cached() -> Any:
+            with self._errors():
+                return self.sdk.deployments_dict().get(key, None)
+
+        if bounded(cached, "reading the weights cache") is None:
+            if report:
+                report("downloading")
+            self.download(source.label)
+        self._prepared.add(source.location)
+
+    def download(self, model: str) -> dict[str, str]:
+        """Run the app's download_weights on a CPU container (minutes for a large model)."""
+        try:
+            with self._errors():
+                fetched = self.sdk.function(self.app_name, "download_weights").remote(model=model)
+        except RemoteFailure as failure:
+            message, hint = explain(failure, model)
+            raise BackendError(
+                message.replace("on Modal", "while downloading on Modal"), hint
+            ) from None
+        return dict(fetched)
+
+    # --- a render --------------------------------------------------------------------------
 
     def submit(self, request: RenderRequest, source: ModelSource) -> str:
         """Spawn the render and return the call id (the job's handle on Modal)."""
@@ -98,18 +262,28 @@ class ModalBackend:
             return str(call.object_id)
 
     def state(self, call_id: str, wait: float = 0.0) -> RemoteState:
-        """Poll once: the result if it is ready, else the latest published progress."""
+        """Poll once: the result if it is ready, else the latest published progress.
+
+        Only Modal's own transport errors mean "could not ask" (ModalUnavailable, raised);
+        whatever the call itself ended with is a failed state, never "still running".
+        """
         call = self.sdk.function_call(call_id)
         try:
-            with self._errors():
-                result = call.get(timeout=wait)
-        except TimeoutError:
-            return self._progress(call_id)
+            result = bounded(
+                lambda: call.get(timeout=wait), "asking about the job", wait + CONNECT_TIMEOUT_S
+            )
         except ModalUnavailable:
-            raise  # says nothing about the call itself
-        except BackendError as exc:
-            status = "expired" if isinstance(exc, ResultExpired) else "failed"
-            return RemoteState(status=status, error=exc)
+            raise
+        except TimeoutError as exc:
+            if _is_pending(exc):
+                return self._progress(call_id)
+            return RemoteState(status="failed", error=call_error(exc, self.app_name))
+        except Exception as exc:
+            error = call_error(exc, self.app_name)
+            if isinstance(error, ModalUnavailable):
+                raise error from exc
+            status = "expired" if isinstance(error, ResultExpired) else "failed"
+            return RemoteState(status=status, error=error)
         return RemoteState(status="completed", result=result)
 
     def wait(
@@ -139,12 +313,15 @@ class ModalBackend:
                 last = current
 
     def cancel(self, call_id: str) -> None:
-        with self._errors():
-            self.sdk.function_call(call_id).cancel()
+        def stop() -> None:
+            with self._errors():
+                self.sdk.function_call(call_id).cancel()
+
+        bounded(stop, "cancelling the job")
 
     def _progress(self, call_id: str) -> RemoteState:
         try:
-            entry = self.sdk.progress_dict().get(call_id, None)
+            entry = bounded(lambda: self.sdk.progress_dict().get(call_id, None), "progress")
         except Exception:  # progress is best effort; the call itself is what matters
             entry = None
         if not isinstance(entry, dict):
@@ -160,8 +337,75 @@ class ModalBackend:
         return _ModalErrors(self.app_name)
 
 
+def _is_pending(exc: TimeoutError) -> bool:
+    """`FunctionCall.get(timeout=...)` raises a bare builtin TimeoutError while no output is
+    ready. A TimeoutError raised remotely carries its message and Modal's remote traceback."""
+    return not exc.args and not hasattr(exc, "__line_cache__")
+
+
+def _is_transport(exc: BaseException) -> bool:
+    """Modal's own "could not talk to the server" errors (grpclib's leak through unwrapped)."""
+    import modal.exception as me
+
+    return isinstance(exc, me.ConnectionError | me.AuthError) or type(exc).__module__.startswith(
+        "grpclib"
+    )
+
+
+def call_error(exc: BaseException, app_name: str, model: str | None = None) -> BackendError:
+    """What a call's `get` raised, as the user should read it.
+
+    Transport errors become ModalUnavailable; everything else is the call's own end.
+    """
+    if isinstance(exc, RemoteFailure):
+        message, hint = explain(exc, model)
+        error = BackendError(message, hint)
+        error.details = exc.traceback or None
+        return error
+    if isinstance(exc, Exception) and (_is_transport(exc) or _is_modal_error(exc)):
+        return explain_modal_error(exc, app_name)
+    # A builtin or foreign exception from an app that did not convert it (an older pippa):
+    # still the call's failure, never "could not reach Modal" or "still running".
+    from pippa_cli.remote_errors import from_exception
+
+    failure = _undeserializable(exc) or from_exception(exc)
+    message, hint = explain(failure, model)
+    error = BackendError(message, hint)
+    error.details = failure.traceback or None
+    return error
+
+
+def _is_modal_error(exc: BaseException) -> bool:
+    import modal.exception as me
+
+    return isinstance(exc, me.Error | me.InputCancellation)
+
+
+def _undeserializable(exc: BaseException) -> RemoteFailure | None:
+    """Modal's ExecutionError for a remote exception whose class this machine lacks: the
+    original is only in the remote traceback's last line."""
+    import modal.exception as me
+
+    text = str(exc)
+    if not isinstance(exc, me.ExecutionError) or "Could not deserialize remote" not in text:
+        return None
+    lines = [line.strip() for line in text.split("remote traceback:", 1)[-1].splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    kind, _, message = last.partition(": ")
+    from pippa_cli.remote_errors import from_exception
+
+    failure = from_exception(RuntimeError(message or last))
+    return RemoteFailure(kind.rsplit(".", 1)[-1] or "RemoteError", message, failure.category, text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
 class _ModalErrors:
-    """Turns Modal SDK exceptions into BackendError with a hint; lets TimeoutError pass."""
+    """Turns Modal SDK exceptions into BackendError with a hint; lets TimeoutError and
+    RemoteFailure pass (the caller decides what they mean)."""
 
     def __init__(self, app_name: str) -> None:
         self.app_name = app_name
@@ -170,18 +414,20 @@ class _ModalErrors:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or kind is TimeoutError or not isinstance(exc, Exception):
+        if exc is None or not isinstance(exc, Exception):
             return False
-        if isinstance(exc, BackendError):
+        if isinstance(exc, BackendError | RemoteFailure | TimeoutError):
             return False
-        raise explain_modal_error(exc, self.app_name) from exc
+        raise call_error(exc, self.app_name) from exc
 
 
 def explain_modal_error(exc: Exception, app_name: str) -> BackendError:
     """A Modal SDK exception as a one-line BackendError with what to do next."""
     import modal.exception as me
 
-    explain: list[tuple[type[BaseException], Callable[[], BackendError]]] = [
+    if _is_transport(exc) and not isinstance(exc, me.AuthError):
+        return ModalUnavailable("could not reach Modal", "Check your network connection.")
+    explain_by_kind: list[tuple[type[BaseException], Callable[[], BackendError]]] = [
         (
             me.AuthError,
             lambda: ModalUnavailable(
@@ -211,16 +457,21 @@ def explain_modal_error(exc: Exception, app_name: str) -> BackendError:
             ),
         ),
         (
-            me.ConnectionError,
-            lambda: ModalUnavailable("could not reach Modal", "Check your network connection."),
-        ),
-        (
-            OSError,
-            lambda: ModalUnavailable("could not reach Modal", "Check your network connection."),
+            me.InputCancellation,
+            lambda: BackendError("the call was cancelled on Modal", "Nothing was rendered."),
         ),
     ]
-    for kind, make in explain:
+    for kind, make in explain_by_kind:
         if isinstance(exc, kind):
             return make()
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, me.RemoteError) and not str(exc).strip():
+        # What Modal answers for a call that was cancelled (a terminated input).
+        return BackendError("the call was cancelled on Modal", "Nothing was saved.")
+    failure = _undeserializable(exc)
+    if failure is not None:
+        message, hint = explain(failure)
+        error = BackendError(message, hint)
+        error.details = failure.traceback
+        return error
+    message = _first_line(exc) or type(exc).__name__
     return BackendError(f"the render failed on Modal: {message}", "See `pippa status` for details.")

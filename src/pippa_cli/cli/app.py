@@ -26,7 +26,7 @@ class PippaGroup(TyperGroup):
         except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
             raise
         except PippaError as exc:
-            _print_traceback_if_debug()
+            _print_traceback_if_debug(exc.details or _details_of_cause(exc))
             from pippa_cli.output import report_error
 
             report_error(exc.message, exc.hint)
@@ -44,11 +44,23 @@ class PippaGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
-def _print_traceback_if_debug() -> None:
+def _print_traceback_if_debug(details: str | None = None) -> None:
     if debug_enabled():
         import traceback
 
         traceback.print_exc(file=sys.stderr)
+        if details:
+            sys.stderr.write("\nRemote traceback (on Modal):\n" + details.rstrip() + "\n")
+
+
+def _details_of_cause(exc: BaseException) -> str | None:
+    """A job's error wraps the backend's; its remote traceback is on the wrapped one."""
+    seen = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if isinstance(seen, PippaError) and seen.details:
+            return seen.details
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 app = typer.Typer(

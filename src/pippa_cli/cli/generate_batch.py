@@ -29,7 +29,7 @@ def generate_batch(
     from pippa_cli.backends import make_backend
     from pippa_cli.batch import LineResult, plan, run_batch
     from pippa_cli.batch_input import read_lines
-    from pippa_cli.errors import PippaError, UsageError
+    from pippa_cli.errors import UsageError
     from pippa_cli.history import History
     from pippa_cli.presets import resolve_model
     from pippa_cli.settings import load_settings
@@ -52,25 +52,34 @@ def generate_batch(
         default_model = resolve_model(settings.model)
     except ValueError as exc:
         raise UsageError(str(exc), "Run `pippa generate --help` to see the presets.") from None
-    # Credentials and the like end the whole batch here, before anything is spent.
-    warning = backend.preflight(default_model)
-    if warning:
-        out.warn(warning)
-    checked: dict[str, PippaError | None] = {default_model.label: None}
+    shown: set[str] = set()
+
+    def say(stage: str) -> None:
+        from pippa_cli.progress import STAGE_LABELS
+
+        out.info(STAGE_LABELS.get(stage, stage) + "...")
+
+    def warn(warnings: list[str]) -> None:
+        for warning in warnings:
+            if warning not in shown:
+                shown.add(warning)
+                out.warn(warning)
+
+    # Credentials, the deployment and the like end the whole batch here, before anything
+    # is spent.
+    warn(backend.preflight_model(default_model, say))
+    if backend.name == "modal":
+        limit = backend.deployment().max_containers  # type: ignore[union-attr]
+        if limit and concurrency > limit:
+            out.warn(
+                f"--concurrency {concurrency}, but the Modal app runs at most {limit} GPU "
+                f"containers: the rest queue (pippa deploy --max-containers {concurrency})"
+            )
 
     def check(spec: GenerateSpec) -> None:
-        # A line's own model is checked once (e.g. a local directory cannot go to Modal).
-        if spec.model.label not in checked:
-            try:
-                warning = backend.preflight(spec.model)
-                checked[spec.model.label] = None
-                if warning:
-                    out.warn(warning)
-            except PippaError as exc:
-                checked[spec.model.label] = exc
-        problem = checked[spec.model.label]
-        if problem is not None:
-            raise problem
+        # Model-level checks run once per model (the backend keeps their outcome); the
+        # size checks run for every line.
+        warn(backend.preflight(spec, say))
 
     planned, bad = plan(lines, defaults, directory, overwrite=overwrite, check=check)
     errors = sorted(errors + bad, key=lambda e: e.number)
@@ -96,6 +105,9 @@ def generate_batch(
     if out.json_mode:
         for error in errors:
             out.data_json({"line": error.number, "status": "invalid", "error": error.message})
+    # Weights for every model the batch uses, once each, before any GPU starts.
+    for model in {p.spec.model.label: p.spec.model for p in planned if not p.skip}.values():
+        backend.prepare(model, say)
     history = History.open_default(settings.home)
     summary = run_batch(
         planned,

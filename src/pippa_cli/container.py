@@ -1,0 +1,123 @@
+"""What runs inside the Modal container, apart from Modal's own wiring (modal_app/app.py).
+
+- The pipeline loads once per container from the weights cache only: a render never
+  downloads (weights arrive at deploy time, `fetch_weights`, on a CPU container).
+- A load failure does not crash the container (Modal would restart it in a loop, billing
+  the GPU each time): it is kept and every call gets it as its answer.
+- A GPU container without CUDA refuses at once rather than render on the CPU for the
+  whole timeout.
+- Every failure leaves as a `RemoteFailure` (remote_errors.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
+from pippa_cli.presets import ModelSource, resolve_model
+from pippa_cli.remote_errors import (
+    LOAD,
+    NO_CUDA,
+    REQUEST,
+    WEIGHTS_MISSING,
+    RemoteFailure,
+    from_exception,
+    reported_as,
+)
+
+
+def weights_key(location: str, revision: str | None) -> str:
+    """The key under which the deployments Dict records a model's cached weights."""
+    return f"weights:{location}@{revision or 'main'}"
+
+
+class Worker:
+    """One container's pipeline, or the reason it has none."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.pipe: Any = None
+        self.failure: RemoteFailure | None = None
+        self.dtype = "bfloat16"
+
+    def load(self, dtype: str) -> None:
+        """Load on the CPU (before a memory snapshot); keep the failure if it fails."""
+        self.dtype = dtype
+        self.pipe, self.failure = None, None
+        try:
+            with reported_as(REQUEST):
+                source = resolve_model(self.model)
+            if not source.is_local_dir:
+                _require_cached(source)
+            with reported_as(LOAD):
+                self.pipe = load_pipeline(source, "cpu", dtype, local_files_only=True)
+        except RemoteFailure as failure:
+            self.failure = failure
+
+    def to_device(self, need_cuda: bool) -> None:
+        """Move to the GPU; without CUDA on a GPU container, every call is refused."""
+        import torch
+
+        if need_cuda and not torch.cuda.is_available():
+            self.pipe = None
+            self.failure = RemoteFailure(
+                "NoCUDA",
+                f"torch {torch.__version__} sees no CUDA device in a GPU container",
+                NO_CUDA,
+            )
+            return
+        if self.failure is not None and self.failure.category in (LOAD, WEIGHTS_MISSING):
+            # A failure kept in a memory snapshot would outlive its cause (weights fetched
+            # since): try once more after every restore.
+            self.load(self.dtype)
+        if self.pipe is not None and torch.cuda.is_available():
+            try:
+                with reported_as(LOAD):
+                    self.pipe.to("cuda")
+            except RemoteFailure as failure:
+                self.pipe, self.failure = None, failure
+
+    def render(self, request: dict[str, Any], on_progress: ProgressCallback) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        with reported_as(REQUEST):
+            parsed = RenderRequest.from_dict(request)
+        try:
+            return generate_mp4(self.pipe, parsed, on_progress)
+        except Exception as exc:
+            raise from_exception(exc) from None
+
+
+def _require_cached(source: ModelSource) -> None:
+    """A hub model must be in the cache already: say so plainly rather than as a
+    diffusers 'cannot find the requested files' deep in the load."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(source.location, "model_index.json", revision=source.revision)
+    if not isinstance(found, str):
+        raise RemoteFailure(
+            "WeightsMissing",
+            f"{source.location}@{source.revision or 'main'} has not been downloaded",
+            WEIGHTS_MISSING,
+        )
+
+
+def fetch_weights(model: str) -> dict[str, str]:
+    """Download the files the pipeline loads (not the whole repository) into the cache.
+
+    Returns what was fetched: location, revision asked for, and the exact commit.
+    """
+    from diffusers import DiffusionPipeline
+
+    with reported_as(REQUEST):
+        source = resolve_model(model)
+        if source.is_local_dir:
+            raise ValueError(f"{model} is a local directory: nothing to download")
+    with reported_as(LOAD):
+        path = DiffusionPipeline.download(source.location, revision=source.revision)
+    return {
+        "location": source.location,
+        "revision": source.revision or "main",
+        "commit": Path(path).name,
+    }

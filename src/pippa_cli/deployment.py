@@ -1,0 +1,134 @@
+"""The deployed Modal app's settings, shared by `pippa deploy`, the app and the client.
+
+`pippa deploy` hands the settings to the app through the environment (the app reads them
+when Modal imports it) and, once the deploy succeeded, writes them with pippa's version
+into a Modal Dict. Before spending anything the client reads that record back: is the app
+deployed, is it this pippa's (or at least able to render this request), and will the
+request fit its GPU and timeout? The record is one Dict read: no container starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pippa_cli import __version__
+from pippa_cli.errors import UsageError
+
+DEPLOYMENTS_DICT = "pippa-deployments"
+
+
+def app_key(app_name: str) -> str:
+    return f"app:{app_name}"
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """What `pippa deploy` sets; read back by modal_app from PIPPA_MODAL_* variables."""
+
+    app_name: str = "pippa"
+    gpu: str = "H100"
+    timeout_s: int = 1800  # per render
+    scaledown_s: int = 240  # an idle container stays warm (billed) this long
+    max_containers: int = 4  # GPU containers at once: a bound on spend
+    cpu: float = 4.0  # cores requested per GPU container
+    memory_mib: int = 32768  # RAM requested per GPU container (the pipeline loads on CPU)
+
+    def validate(self) -> DeployConfig:
+        gpu = self.gpu.strip()
+        if not gpu or any(c.isspace() for c in gpu):
+            raise UsageError(f"--gpu {self.gpu!r} is not a GPU type", "E.g. H100, A100-80GB, L40S.")
+        checks = [
+            ("--timeout", self.timeout_s, 60, 86400, "seconds"),
+            ("--scaledown", self.scaledown_s, 2, 3600, "seconds"),
+            ("--max-containers", self.max_containers, 1, 100, "containers"),
+            ("--cpu", self.cpu, 0.25, 64, "cores"),
+            ("--memory", self.memory_mib, 1024, 344064, "MiB"),
+        ]
+        for flag, value, low, high, unit in checks:
+            if not low <= value <= high:
+                raise UsageError(
+                    f"{flag} {value:g} is out of range", f"Choose {low:g} to {high:g} {unit}."
+                )
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "PIPPA_MODAL_APP": self.app_name,
+            "PIPPA_MODAL_GPU": self.gpu.strip(),
+            "PIPPA_MODAL_TIMEOUT": str(self.timeout_s),
+            "PIPPA_MODAL_SCALEDOWN": str(self.scaledown_s),
+            "PIPPA_MODAL_MAX_CONTAINERS": str(self.max_containers),
+            "PIPPA_MODAL_CPU": f"{self.cpu:g}",
+            "PIPPA_MODAL_MEMORY": str(self.memory_mib),
+        }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeployConfig:
+        env = os.environ if env is None else env
+        base = cls()
+        return cls(
+            app_name=env.get("PIPPA_MODAL_APP", base.app_name),
+            gpu=env.get("PIPPA_MODAL_GPU", base.gpu),
+            timeout_s=int(env.get("PIPPA_MODAL_TIMEOUT", base.timeout_s)),
+            scaledown_s=int(env.get("PIPPA_MODAL_SCALEDOWN", base.scaledown_s)),
+            max_containers=int(env.get("PIPPA_MODAL_MAX_CONTAINERS", base.max_containers)),
+            cpu=float(env.get("PIPPA_MODAL_CPU", base.cpu)),
+            memory_mib=int(env.get("PIPPA_MODAL_MEMORY", base.memory_mib)),
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What the client needs to know about this deployment."""
+        from pippa_cli.ltx import RenderRequest
+        from pippa_cli.presets import PRESETS
+
+        return {
+            "pippa_version": __version__,
+            "gpu": self.gpu.strip(),
+            "timeout_s": self.timeout_s,
+            "max_containers": self.max_containers,
+            "request_fields": RenderRequest.field_names(),
+            "presets": sorted(PRESETS),
+            "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment record as the client reads it back."""
+
+    pippa_version: str
+    gpu: str
+    timeout_s: int
+    max_containers: int
+    request_fields: frozenset[str] = field(default_factory=frozenset)
+    presets: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_record(cls, record: object) -> Deployment | None:
+        """None when the record is missing or unreadable (deployed by an older pippa)."""
+        if not isinstance(record, dict):
+            return None
+        try:
+            return cls(
+                pippa_version=str(record["pippa_version"]),
+                gpu=str(record["gpu"]),
+                timeout_s=int(record["timeout_s"]),
+                max_containers=int(record.get("max_containers") or 0),
+                request_fields=frozenset(map(str, record.get("request_fields") or ())),
+                presets=frozenset(map(str, record.get("presets") or ())),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def cannot_render(self, fields: list[str], preset: str | None) -> str | None:
+        """Why this deployment cannot render a request (None if it can)."""
+        missing = sorted(set(fields) - self.request_fields)
+        if missing:
+            return f"it does not know the request field(s) {', '.join(missing)}"
+        if preset is not None and preset not in self.presets:
+            return f"it does not know the preset {preset}"
+        return None

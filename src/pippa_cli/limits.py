@@ -1,0 +1,203 @@
+"""What a model and a GPU can render: requests that cannot finish are refused before any
+money is spent, naming the largest request that would work.
+
+Two kinds of limit:
+
+- the model's own: Lightricks say LTX-Video works best below 720x1280 and 257 frames, so a
+  request may hold at most as many latent tokens as 1280x704 at 257 frames, and no side
+  above 1280 (the seed's range, 3-10 s at 30 fps at 768x512, fits easily);
+- the deployment's: an estimate of GPU memory and render time from each preset's figures
+  (presets.py) and the GPU's (below), against the deployed GPU and timeout.
+
+The memory and speed figures are estimates from published numbers, conservative on
+purpose; `--allow-large` accepts the risk. `benchmarks/gpu.py` measures the real ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pippa_cli.errors import UsageError
+from pippa_cli.presets import Preset
+
+# LTX's VAE compresses 32x in space and 8x in time; the transformer sees one token per
+# latent cell.
+SPATIAL, TEMPORAL = 32, 8
+
+
+def latent_tokens(width: int, height: int, frames: int) -> int:
+    return (width // SPATIAL) * (height // SPATIAL) * ((frames - 1) // TEMPORAL + 1)
+
+
+MAX_SIDE = 1280
+MAX_TOKENS = latent_tokens(1280, 704, 257)
+# Above this many pixel-frames (768x512 at 161 frames, Lightricks' default clip), decoding
+# without tiling needs more GPU memory than denoising: tile instead.
+TILING_ABOVE = 768 * 512 * 161
+# Denoising cost per step grows faster than linearly with the token count (attention).
+_REFERENCE_TOKENS = latent_tokens(768, 512, 153)
+_QUADRATIC_AT = 20_000
+# Memory the CUDA context, the VAE decode (tiled) and fragmentation take beyond the model.
+_OVERHEAD_GB = 4.0
+
+# GPU memory (GiB) and time per step relative to an H100, by Modal GPU name.
+GPUS: dict[str, tuple[float, float]] = {
+    "B200": (180, 0.6),
+    "H200": (141, 0.9),
+    "H100": (80, 1.0),
+    "A100-80GB": (80, 1.8),
+    "A100": (40, 1.8),
+    "A100-40GB": (40, 1.8),
+    "L40S": (48, 2.0),
+    "A10G": (24, 4.0),
+    "A10": (24, 4.0),
+    "L4": (24, 5.0),
+    "T4": (16, 10.0),
+}
+
+
+def gpu_figures(gpu: str) -> tuple[float, float] | None:
+    """(memory GiB, slowness vs an H100) for a Modal GPU spec such as "H100", "h100:2",
+    "A100-80GB!"; None for a GPU pippa has no figures for."""
+    name = gpu.strip().upper().split(":")[0].rstrip("!")
+    return GPUS.get(name)
+
+
+def needs_vae_tiling(width: int, height: int, frames: int) -> bool:
+    return width * height * frames > TILING_ABOVE
+
+
+def memory_gb(preset: Preset, width: int, height: int, frames: int) -> float:
+    """Estimated peak GPU memory of one render (decoding tiled when large)."""
+    tokens = latent_tokens(width, height, frames)
+    return preset.weights_gb + preset.activation_gb_per_k_tokens * tokens / 1000 + _OVERHEAD_GB
+
+
+def render_seconds(
+    preset: Preset, width: int, height: int, frames: int, steps: int, slowness: float
+) -> float:
+    """Estimated seconds of one render on a warm container: denoising, decoding, encoding."""
+    tokens = latent_tokens(width, height, frames)
+    scale = (tokens / _REFERENCE_TOKENS) * (1 + tokens / _QUADRATIC_AT)
+    scale /= 1 + _REFERENCE_TOKENS / _QUADRATIC_AT
+    denoise = steps * preset.step_seconds * scale * slowness
+    return denoise * 1.1 + 10 + frames * 0.05  # decode ~10%, encoding ~20 fps
+
+
+@dataclass(frozen=True)
+class Request:
+    """The size of a request: what the limits look at."""
+
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.width}x{self.height} at {self.frames} frames ({self.frames / self.fps:.1f} s)"
+        )
+
+
+Fits = Callable[[int, int, int], bool]
+
+
+def within_model_limits(width: int, height: int, frames: int) -> bool:
+    return max(width, height) <= MAX_SIDE and latent_tokens(width, height, frames) <= MAX_TOKENS
+
+
+def check_model_limits(request: Request) -> None:
+    """Refuse a size LTX-Video does not render well (exit 2); `--allow-large` skips this."""
+    if within_model_limits(request.width, request.height, request.frames):
+        return
+    raise UsageError(
+        f"{request.describe()} is larger than LTX-Video renders well "
+        f"(at most {MAX_SIDE} px a side and about 1280x704 at 257 frames)",
+        _largest(request, within_model_limits) + " --allow-large renders it anyway.",
+    )
+
+
+def check_gpu(
+    preset: Preset, request: Request, gpu: str, timeout_s: int, where: str = "the Modal app"
+) -> str | None:
+    """Refuse a request the deployed GPU cannot hold or finish within the timeout (exit 2).
+
+    Returns a warning instead when pippa has no figures for the GPU."""
+    figures = gpu_figures(gpu)
+    if figures is None:
+        return f"no memory or speed figures for GPU {gpu!r}: size limits not checked"
+    gpu_gb, slowness = figures
+
+    def fits_memory(width: int, height: int, frames: int) -> bool:
+        return memory_gb(preset, width, height, frames) <= gpu_gb
+
+    def fits_time(width: int, height: int, frames: int) -> bool:
+        seconds = render_seconds(preset, width, height, frames, request.steps, slowness)
+        return seconds <= timeout_s
+
+    need = memory_gb(preset, request.width, request.height, request.frames)
+    if need > gpu_gb:
+        if preset.weights_gb + _OVERHEAD_GB > gpu_gb:
+            hint = f"This model needs a larger GPU: pippa deploy --gpu H100 (now {gpu})."
+        else:
+            hint = _largest(request, fits_memory) + " Or deploy a larger GPU: --gpu H100."
+        raise UsageError(
+            f"{request.describe()} needs about {need:.0f} GB of GPU memory; "
+            f"{where}'s {gpu} has {gpu_gb:.0f} GB",
+            hint + " --allow-large tries anyway.",
+        )
+    seconds = render_seconds(
+        preset, request.width, request.height, request.frames, request.steps, slowness
+    )
+    if seconds > timeout_s:
+        steps = _largest_steps(preset, request, slowness, timeout_s)
+        fewer = f"At most {steps} steps fit. " if steps else ""
+        raise UsageError(
+            f"{request.describe()} at {request.steps} steps would take about "
+            f"{seconds / 60:.0f} min on {gpu}, past {where}'s {timeout_s} s timeout",
+            f"{fewer}{_largest(request, fits_time)} Or redeploy with a longer one: "
+            f"pippa deploy --timeout {_round_up(seconds * 1.5)}. --allow-large tries anyway.",
+        )
+    return None
+
+
+def _largest(request: Request, fits: Fits) -> str:
+    """'Largest that works: N s at this size, or WxH at this length.' (what exists)."""
+    options = []
+    frames = request.frames
+    while frames > 1 and not fits(request.width, request.height, frames):
+        frames -= TEMPORAL
+    if frames > 1:
+        options.append(f"{frames / request.fps:.1f} s at {request.width}x{request.height}")
+    size = _largest_size(request, fits)
+    if size is not None:
+        options.append(f"{size[0]}x{size[1]} at this length")
+    if not options:
+        return "No smaller request of this kind fits either."
+    return "Largest that works: " + ", or ".join(options) + "."
+
+
+def _largest_size(request: Request, fits: Fits) -> tuple[int, int] | None:
+    """The largest size with the same aspect ratio (multiples of 32) that fits."""
+    aspect = request.height / request.width
+    width = request.width - SPATIAL
+    while width >= 64:
+        height = max(64, round(width * aspect / SPATIAL) * SPATIAL)
+        if fits(width, height, request.frames):
+            return width, height
+        width -= SPATIAL
+    return None
+
+
+def _largest_steps(preset: Preset, request: Request, slowness: float, timeout_s: int) -> int:
+    size = (request.width, request.height, request.frames)
+    fixed = render_seconds(preset, *size, 0, slowness)
+    per_step = render_seconds(preset, *size, 1, slowness) - fixed
+    return max(0, int((timeout_s - fixed) / per_step))
+
+
+def _round_up(seconds: float) -> int:
+    return min(86400, int(math.ceil(seconds / 600) * 600))
