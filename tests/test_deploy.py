@@ -108,7 +108,7 @@ def test_deploy_command():
     assert command[:7] == [sys.executable, "-m", "modal", "deploy", "-m", module, "--name"]
     assert command[7] == "pippa"
     assert command[8:] == ["--tag", f"pippa-{pippa_cli.__version__}"]
-    assert MODAL_APP_MODULE == module
+    assert module == MODAL_APP_MODULE
 
 
 def test_deploy_env(monkeypatch: pytest.MonkeyPatch):

@@ -103,6 +103,8 @@ class Request:
 
 
 Fits = Callable[[int, int, int], bool]
+# pippa's shortest clip (spec.MIN_DURATION): a shorter "largest" is no option.
+_SHORTEST_S = 3.0
 
 
 def within_model_limits(width: int, height: int, frames: int) -> bool:
@@ -170,8 +172,10 @@ def _largest(request: Request, fits: Fits) -> str:
     frames = request.frames
     while frames > 1 and not fits(request.width, request.height, frames):
         frames -= TEMPORAL
-    if frames > 1:
-        options.append(f"{frames / request.fps:.1f} s at {request.width}x{request.height}")
+    seconds = math.floor(frames / request.fps * 10) / 10
+    if frames > 1 and seconds >= _SHORTEST_S:
+        # Rounded down: a duration rounded up could need the next 8 frames.
+        options.append(f"{seconds:.1f} s at {request.width}x{request.height}")
     size = _largest_size(request, fits)
     if size is not None:
         options.append(f"{size[0]}x{size[1]} at this length")

@@ -97,6 +97,11 @@ def bounded(work: Callable[[], T], what: str, seconds: float | None = None) -> T
     try:
         return call_with_deadline(work, limit, name="pippa-modal")
     except DeadlineExceeded:
+        # The abandoned RPC is torn down when the process exits; asyncio would log that as
+        # an "unhandled exception during shutdown" with a traceback the user never asked for.
+        import logging
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         raise ModalUnavailable(
             f"could not reach Modal within {limit:g} s ({what})",
             "Check your network connection (pippa doctor checks it too), then retry.",
@@ -267,6 +272,8 @@ class ModalBackend:
         Only Modal's own transport errors mean "could not ask" (ModalUnavailable, raised);
         whatever the call itself ended with is a failed state, never "still running".
         """
+        from modal.exception import InputCancellation
+
         call = self.sdk.function_call(call_id)
         try:
             result = bounded(
@@ -278,7 +285,7 @@ class ModalBackend:
             if _is_pending(exc):
                 return self._progress(call_id)
             return RemoteState(status="failed", error=call_error(exc, self.app_name))
-        except Exception as exc:
+        except (Exception, InputCancellation) as exc:  # InputCancellation is a BaseException
             error = call_error(exc, self.app_name)
             if isinstance(error, ModalUnavailable):
                 raise error from exc
@@ -362,7 +369,7 @@ def call_error(exc: BaseException, app_name: str, model: str | None = None) -> B
         error = BackendError(message, hint)
         error.details = exc.traceback or None
         return error
-    if isinstance(exc, Exception) and (_is_transport(exc) or _is_modal_error(exc)):
+    if _is_transport(exc) or _is_modal_error(exc):
         return explain_modal_error(exc, app_name)
     # A builtin or foreign exception from an app that did not convert it (an older pippa):
     # still the call's failure, never "could not reach Modal" or "still running".
@@ -421,7 +428,7 @@ class _ModalErrors:
         raise call_error(exc, self.app_name) from exc
 
 
-def explain_modal_error(exc: Exception, app_name: str) -> BackendError:
+def explain_modal_error(exc: BaseException, app_name: str) -> BackendError:
     """A Modal SDK exception as a one-line BackendError with what to do next."""
     import modal.exception as me
 

@@ -44,6 +44,14 @@ def generate(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output file.")
     ] = False,
+    allow_large: Annotated[
+        bool,
+        typer.Option(
+            "--allow-large",
+            help="Render a size beyond what the model or the deployed GPU and timeout are "
+            "expected to handle (you pay for the attempt).",
+        ),
+    ] = False,
     no_enhance: Annotated[
         bool, typer.Option("--no-enhance", help="Render the prompt as written.")
     ] = False,
@@ -86,9 +94,10 @@ def generate(
 ) -> None:
     """Render PROMPT as a video and print the MP4's absolute path on stdout.
 
-    Presets for --model: ltx-video (the seed's LTX-Video 2B, 50 steps) and ltx-distilled
-    (LTX-Video 0.9.7 13B distilled, 8 steps). Also accepted: a Hugging Face repo id or a
-    local diffusers directory (local backend).
+    Presets for --model: ltx-video (LTX-Video 2B, 50 steps, quality over speed) and
+    ltx-distilled (LTX-Video 0.9.7 13B distilled, 8 steps, fastest per clip). Also accepted:
+    a Hugging Face repo id (owner/name[@revision]) or a local diffusers directory (local
+    backend).
     """
     from pippa_cli.backends import make_backend
     from pippa_cli.customization import Customization
@@ -136,6 +145,7 @@ def generate(
                 "movement": movement,
                 "mood": mood,
                 "enhance": not no_enhance,
+                "allow_large": allow_large,
             },
         )
         return
@@ -164,6 +174,7 @@ def generate(
         backend=settings.backend,
         output=output,
         overwrite=overwrite,
+        allow_large=allow_large,
     )
     history = History.open_default(settings.home)
     job = run_generation(
