@@ -101,11 +101,13 @@ def test_generate_status_and_deploy_give_up_within_seconds(
     assert history.list() == [history.get(job.task_id)]  # generate recorded no job
 
     status_out, status_err = outputs["status"]
+    assert "remote_call_id" in status_out
     assert runs["status"].returncode == 0  # the job as last recorded, with a warning
     assert "could not reach Modal within 10 s" in status_err
     assert history.get(job.task_id).status == "running"  # still findable, not failed
 
     deploy_out, deploy_err = outputs["deploy"]
     assert runs["deploy"].returncode == 1
+    assert deploy_out == ""
     assert "Error: could not reach Modal within 10 s" in deploy_err
     assert "ak-silent-test" not in generate_err + status_err + deploy_err
