@@ -75,7 +75,7 @@ def test_a_model_found_on_the_hub_renders(modal_standin: ModalStandIn, served: H
         ("someone/ltx-finetune@v3", "revision v3 of someone/ltx-finetune not found"),
         (
             "someone/flux",
-            "--model someone/flux is not an LTX-Video diffusers pipeline: its pipeline is FluxPipeline",
+            "someone/flux is not an LTX-Video diffusers pipeline: its pipeline is FluxPipeline",
         ),
     ],
     ids=["repo-missing", "revision-missing", "not-ltx"],
@@ -207,7 +207,7 @@ def test_a_preset_the_app_does_not_know(modal_standin: ModalStandIn):
     assert_nothing_spent(modal_standin)
 
 
-# --- sizes -----------------------------------------------------------------------------------------
+# --- sizes --------------------------------------------------------------------------------
 
 
 def test_the_seeds_range_is_accepted_and_long_clips_decode_in_tiles(
@@ -271,7 +271,7 @@ def test_a_request_that_cannot_finish_within_the_deployed_timeout(modal_standin:
     assert_nothing_spent(modal_standin)
 
 
-# --- weights ---------------------------------------------------------------------------------------
+# --- weights ------------------------------------------------------------------------------
 
 
 def test_weights_are_fetched_once_on_a_cpu_before_the_first_render(modal_standin: ModalStandIn):
