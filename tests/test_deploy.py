@@ -219,3 +219,60 @@ def test_modal_app_reads_what_deploy_sets():
     _, settings = import_modal_app(env)
 
     assert settings.split() == ["my-pippa", "A100-80GB", "3600", "60", "LTX"]
+
+
+def test_deploy_runs_from_an_empty_directory_and_records_the_deployment(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    Path("modal_app").mkdir()  # the user's own project: it must not matter
+    result = deploy("--gpu", "A100-80GB", "--timeout", "900", "--max-containers", "2")
+
+    assert result.exit_code == 0, result.output
+    [(command, kwargs)] = fake_run.calls
+    assert command == deploy_command("pippa")
+    neutral = Path(kwargs["cwd"])
+    assert neutral != Path.cwd()
+    assert not neutral.exists()  # made for the deploy, removed after
+    assert kwargs["env"]["PIPPA_MODAL_MAX_CONTAINERS"] == "2"
+    assert kwargs["env"]["PYTHONSAFEPATH"] == "1"
+    record = modal_standin.deployments.data["app:pippa"]
+    assert record["pippa_version"] == pippa_cli.__version__
+    assert (record["gpu"], record["timeout_s"], record["max_containers"]) == ("A100-80GB", 900, 2)
+    assert "vae_tiling" in record["request_fields"]
+
+
+def test_a_failed_deploy_records_nothing(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    fake_run.returncode = 1
+
+    assert deploy().exit_code == 1
+    assert "app:pippa" not in modal_standin.deployments.data
+
+
+def test_download_runs_on_the_apps_cpu_function(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    result = deploy("--download", "ltx-distilled")
+
+    assert result.exit_code == 0, result.output
+    assert modal_standin.remote_calls == [("pippa", "download_weights", {"model": "ltx-distilled"})]
+    assert "at commit" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-containers", "0"], "--max-containers 0 is out of range"),
+        (["--cpu", "0.1"], "--cpu 0.1 is out of range"),
+        (["--memory", "100"], "--memory 100 is out of range"),
+    ],
+)
+def test_bad_container_options(
+    modal_credentials: None, fake_run: FakeRun, args: list[str], message: str
+):
+    result = deploy(*args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert fake_run.calls == []

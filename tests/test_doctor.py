@@ -281,3 +281,40 @@ def test_app_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
         "message": "app 'pippa' is deployed",
         "hint": None,
     }
+
+
+def test_no_backend_that_can_render_is_an_error(monkeypatch: pytest.MonkeyPatch):
+    """Local users too: no Modal token and no local rendering stack means nothing works."""
+    import sys
+
+    monkeypatch.setenv("PIPPA_BACKEND", "local")  # the missing token alone is a warning here
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails: no local extra
+
+    result = doctor("--json")
+
+    assert result.exit_code == 1, result.output
+    checks = json_checks(result.stdout)
+    assert checks["modal token"]["status"] == "warning"
+    assert checks["local gpu"]["status"] == "warning"
+    assert checks["backends"]["status"] == "error"
+    assert "no backend can render" in checks["backends"]["message"]
+    assert "pippa-cli[local]" in checks["backends"]["hint"]
+
+
+def test_one_backend_that_can_render_is_enough(monkeypatch: pytest.MonkeyPatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test-token")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", TOKEN_SECRET)
+
+    class Deployed:
+        def hydrate(self) -> None:
+            return None
+
+    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+
+    result = doctor("--json")
+
+    assert result.exit_code == 0, result.output
+    assert "backends" not in json_checks(result.stdout)

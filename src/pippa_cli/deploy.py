@@ -47,29 +47,41 @@ def deploy(config: DeployConfig, sdk: Any = None) -> None:
     the deployment for the clients that call it."""
     from pippa_cli.backends.modal_backend import ModalSDK, bounded, no_credentials
 
-    env = deploy_env(config)
+    config.validate()
     sdk = sdk or ModalSDK()
     if not sdk.has_credentials():
         raise no_credentials()
     records = sdk.deployments_dict()
     # Fail in seconds, not after modal's minute of retries, when Modal cannot be reached.
     bounded(lambda: records.get(app_key(config.app_name), None), "connecting to Modal")
-    neutral = tempfile.mkdtemp(prefix="pippa-deploy-")
-    try:
-        result = subprocess.run(
-            deploy_command(config.app_name), env=env, cwd=neutral, stdout=sys.stderr, check=False
-        )
-    finally:
-        shutil.rmtree(neutral, ignore_errors=True)
-    if result.returncode != 0:
+    returncode = run_modal_deploy(config)
+    if returncode != 0:
         raise BackendError(
-            f"modal deploy failed (exit {result.returncode}); its messages are above",
+            f"modal deploy failed (exit {returncode}); its messages are above",
             "Check `modal token current` and your Modal workspace, then retry.",
         )
     bounded(
         lambda: records.put(app_key(config.app_name), config.record()),
         "recording the deployment",
     )
+
+
+def run_modal_deploy(config: DeployConfig, timeout: float | None = None) -> int:
+    """`modal deploy` of the app inside the installed pippa, from an empty directory of its
+    own (modal puts the working directory first on sys.path); its exit code."""
+    neutral = tempfile.mkdtemp(prefix="pippa-deploy-")
+    try:
+        result = subprocess.run(
+            deploy_command(config.app_name),
+            env=deploy_env(config),
+            cwd=neutral,
+            stdout=sys.stderr,
+            check=False,
+            timeout=timeout,
+        )
+    finally:
+        shutil.rmtree(neutral, ignore_errors=True)
+    return result.returncode
 
 
 def download_weights(app_name: str, model: str, sdk: Any = None) -> dict[str, str]:
