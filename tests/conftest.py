@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.groq_server", "tests.fixtures_ltx", "tests.modal_standin"]
+pytest_plugins = [
+    "tests.groq_server",
+    "tests.fixtures_ltx",
+    "tests.modal_standin",
+    "tests.hub_server",
+]
 
 _ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_", "HF_")
 

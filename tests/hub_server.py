@@ -9,6 +9,8 @@ tag names given), with the endpoints huggingface_hub 2.x and diffusers use:
 
 Unknown repos, revisions and files answer 404 with Hugging Face's `X-Error-Code` header
 (RepoNotFound, RevisionNotFound, EntryNotFound). Every request is logged.
+
+A plugin (conftest lists it); it has no asserts to rewrite: PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -272,8 +272,6 @@ class ModalBackend:
         Only Modal's own transport errors mean "could not ask" (ModalUnavailable, raised);
         whatever the call itself ended with is a failed state, never "still running".
         """
-        from modal.exception import InputCancellation
-
         call = self.sdk.function_call(call_id)
         try:
             result = bounded(
@@ -285,7 +283,10 @@ class ModalBackend:
             if _is_pending(exc):
                 return self._progress(call_id)
             return RemoteState(status="failed", error=call_error(exc, self.app_name))
-        except (Exception, InputCancellation) as exc:  # InputCancellation is a BaseException
+        except BaseException as exc:
+            # Modal's InputCancellation is a BaseException; Ctrl-C and signals pass on.
+            if not isinstance(exc, Exception) and type(exc).__name__ != "InputCancellation":
+                raise
             error = call_error(exc, self.app_name)
             if isinstance(error, ModalUnavailable):
                 raise error from exc
