@@ -64,8 +64,27 @@ class TimedModal:
     def progress_dict(self) -> dict[str, Any]:
         return {}
 
+    def lookup(self, app_name: str, class_name: str) -> None:
+        return None  # deployed
+
+    def deployments_dict(self) -> dict[str, Any]:
+        """The app deployed by this pippa, every model's weights cached."""
+        from pippa_cli.deployment import DeployConfig
+
+        record = DeployConfig(max_containers=64).record()
+        return _Records(record)
+
     def has_credentials(self) -> bool:
         return True
+
+
+class _Records(dict):
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.record = record
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.record if key.startswith("app:") else {"commit": "0" * 40}
 
 
 def _clip_bytes() -> bytes:
