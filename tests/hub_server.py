@@ -51,6 +51,7 @@ class Repo:
 class HubServer:
     repos: dict[str, Repo] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
+    tokens: list[str | None] = field(default_factory=list)  # each request's bearer token
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -100,6 +101,8 @@ class HubServer:
             def _handle(self, send_body: bool) -> None:
                 path = unquote(urlsplit(self.path).path)
                 hub.log.append((self.command, path))
+                auth = self.headers.get("authorization") or ""
+                hub.tokens.append(auth.removeprefix("Bearer ") or None)
                 if path.startswith("/api/models/"):
                     self._api(path[len("/api/models/") :], send_body)
                 elif "/resolve/" in path:

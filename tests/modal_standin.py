@@ -27,6 +27,7 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +40,8 @@ from typing import Any
 import pytest
 
 STEP_SLEEP_S = 0.002
+# The commit the stand-in's weights cache holds for a model asked for by branch.
+WEIGHTS_COMMIT = "0" * 40
 
 
 @dataclass
@@ -167,7 +170,10 @@ class FakeDeployments(FakeDict):
         if key.startswith("app:"):
             return self.standin.deployment
         if key.startswith("weights:") and self.standin.weights_cached:
-            return {"commit": "0" * 40}
+            # A download of a commit holds that commit; of a branch, the stand-in's.
+            revision = key.rpartition("@")[2]
+            commit = revision if re.fullmatch(r"[0-9a-f]{40}", revision) else WEIGHTS_COMMIT
+            return {"commit": commit}
         return default
 
 
@@ -197,7 +203,7 @@ class ModalStandIn:
         self.deployment: dict[str, Any] | None = DeployConfig().record()
         self.deployed = True  # False: lookups raise NotFoundError
         self.weights_cached = True
-        self.download_outcome: Any = {"location": "x", "revision": "main", "commit": "0" * 40}
+        self.download_outcome: Any = {"location": "x", "revision": "main", "commit": WEIGHTS_COMMIT}
         self.remote_calls: list[tuple[str, str, dict[str, Any]]] = []
         self.deployments = FakeDeployments(self)
         self.credentials = True

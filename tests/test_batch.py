@@ -19,6 +19,7 @@ from pippa_cli.batch_input import BatchLine, read_lines
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from tests.groq_server import GroqServer, completion_response
+from tests.modal_results import remote_raise
 from tests.modal_standin import FakeFunctionCall, ModalStandIn, pippa_process
 
 SMALL = ["--duration", "3", "--fps", "8", "--width", "64", "--height", "64", "--steps", "2"]
@@ -211,7 +212,8 @@ def test_a_failing_line_never_stops_the_others(modal_standin: ModalStandIn, tmp_
     def fail_the_whale(call: FakeFunctionCall, index: int) -> None:
         spawn = next(s for s in modal_standin.spawns if s.call_id == call.object_id)
         if "whale" in spawn.request["prompt"] and index == 1:
-            raise ValueError("CUDA out of memory")
+            # As modal's client hands it over for an app that did not convert it.
+            raise remote_raise(ValueError("CUDA out of memory"))
 
     modal_standin.on_get.append(fail_the_whale)
     source = write(tmp_path / "p.txt", "a red fox\na blue whale\na green frog\n")

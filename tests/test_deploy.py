@@ -256,8 +256,29 @@ def test_download_runs_on_the_apps_cpu_function(
     result = deploy("--download", "ltx-distilled")
 
     assert result.exit_code == 0, result.output
-    assert modal_standin.remote_calls == [("pippa", "download_weights", {"model": "ltx-distilled"})]
+    # The exact repo this pippa means by the preset (the app resolves no preset names).
+    model = "Lightricks/LTX-Video-0.9.7-distilled"
+    assert modal_standin.remote_calls == [("pippa", "download_weights", {"model": model})]
     assert "at commit" in result.stderr
+
+
+def test_a_redeploy_keeps_the_last_settings_unless_told(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    assert deploy("--gpu", "A100-80GB", "--timeout", "3600", "--max-containers", "2").exit_code == 0
+
+    again = deploy("--download", "ltx-video")  # what an error's hint may tell a user to run
+    faster = deploy("--timeout", "900")
+
+    assert again.exit_code == 0 and faster.exit_code == 0
+    envs = [kwargs["env"] for _, kwargs in fake_run.calls]
+    assert [(e["PIPPA_MODAL_GPU"], e["PIPPA_MODAL_TIMEOUT"]) for e in envs] == [
+        ("A100-80GB", "3600"),
+        ("A100-80GB", "3600"),
+        ("A100-80GB", "900"),
+    ]
+    assert envs[1]["PIPPA_MODAL_MAX_CONTAINERS"] == "2"
+    assert "Deployed pippa: A100-80GB, 900 s per render" in faster.stderr
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,14 @@ import pippa_cli.generation
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from pippa_cli.spec import frames_for
-from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script, pippa_process
+from tests.modal_results import remote_raise
+from tests.modal_standin import (
+    WEIGHTS_COMMIT,
+    FakeFunctionCall,
+    ModalStandIn,
+    Script,
+    pippa_process,
+)
 
 PROMPT = "a red fox trotting through fresh snow"
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
@@ -69,7 +76,9 @@ def test_generate_spawns_one_call_and_saves_the_video(
     # One spawn, on the deployed app's class, with the model label and the full request.
     assert len(modal_standin.spawns) == 1
     spawn = modal_standin.spawns[0]
-    assert (spawn.app_name, spawn.class_name, spawn.model) == ("pippa", "LTX", "ltx-video")
+    # The preset's exact repo and commit: what this pippa means, whatever the app's table.
+    ltx_video = "Lightricks/LTX-Video@a6d59ee37c13c58261aa79027d3e41cd41960925"
+    assert (spawn.app_name, spawn.class_name, spawn.model) == ("pippa", "LTX", ltx_video)
     request = spawn.request
     assert request["prompt"] == PROMPT
     assert request["num_frames"] == frames_for(3, 8) == 25
@@ -117,8 +126,12 @@ def test_model_repo_id_is_passed_to_the_container(modal_standin: ModalStandIn):
     result = generate(PROMPT, "--no-enhance", "--model", repo, "-o", "clip.mp4", *SMALL)
 
     assert result.exit_code == 0, result.output
-    assert [s.model for s in modal_standin.spawns] == [repo]
-    assert only_job().model == repo
+    # The container loads the exact commit the app's weights cache holds for it.
+    pinned = f"Lightricks/LTX-Video-0.9.8-dev@{WEIGHTS_COMMIT}"
+    assert [s.model for s in modal_standin.spawns] == [pinned]
+    job = only_job()
+    assert job.model == repo  # what the user asked for
+    assert job.settings["model_revision"] == WEIGHTS_COMMIT
 
 
 def test_app_name_comes_from_the_environment(
@@ -231,7 +244,7 @@ def test_ctrl_c_before_the_call_exists_cancels_the_job(modal_standin: ModalStand
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        (ValueError("prompt too spicy for the text encoder"), "prompt too spicy"),
+        (remote_raise(ValueError("prompt too spicy for the text encoder")), "prompt too spicy"),
         (modal.exception.RemoteError("CUDA out of memory"), "CUDA out of memory"),
         (modal.exception.FunctionTimeoutError("ran 1800 s"), "ran past the Modal app's timeout"),
     ],

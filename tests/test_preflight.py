@@ -18,7 +18,7 @@ from pippa_cli import __version__
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from tests.hub_server import HubServer
-from tests.modal_standin import ModalStandIn
+from tests.modal_standin import WEIGHTS_COMMIT, ModalStandIn
 
 PROMPT = "a red fox trotting through fresh snow"
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
@@ -63,7 +63,13 @@ def test_a_model_found_on_the_hub_renders(modal_standin: ModalStandIn, served: H
 
     assert result.exit_code == 0, result.output
     assert ("GET", "/api/models/someone/ltx-finetune/revision/v2") in served.log
-    assert [s.model for s in modal_standin.spawns] == ["someone/ltx-finetune@v2"]
+    # Pinned to the commit the app's weights cache holds for v2.
+    assert [s.model for s in modal_standin.spawns] == [f"someone/ltx-finetune@{WEIGHTS_COMMIT}"]
+    [job] = jobs()
+    assert (job.model, job.settings["model_revision"]) == (
+        "someone/ltx-finetune@v2",
+        WEIGHTS_COMMIT,
+    )
 
 
 @pytest.mark.parametrize(
@@ -193,17 +199,6 @@ def test_an_older_app_that_can_render_the_request_renders_with_a_warning(
     assert len(modal_standin.spawns) == 1
 
 
-def test_a_preset_the_app_does_not_know(modal_standin: ModalStandIn):
-    assert modal_standin.deployment is not None
-    modal_standin.deployment["presets"] = ["ltx-video"]
-
-    result = generate("--model", "ltx-distilled", *SMALL)
-
-    assert result.exit_code == 1
-    assert "does not know the preset ltx-distilled" in result.stderr
-    assert_nothing_spent(modal_standin)
-
-
 # --- sizes --------------------------------------------------------------------------------
 
 
@@ -277,7 +272,11 @@ def test_weights_are_fetched_once_on_a_cpu_before_the_first_render(modal_standin
     result = generate("--model", "ltx-distilled", "-o", "a.mp4", *SMALL)
 
     assert result.exit_code == 0, result.output
-    assert modal_standin.remote_calls == [("pippa", "download_weights", {"model": "ltx-distilled"})]
+    distilled = "Lightricks/LTX-Video-0.9.7-distilled"  # the preset's exact repo
+    assert modal_standin.remote_calls == [("pippa", "download_weights", {"model": distilled})]
+    [job] = jobs()  # the render loads, and the job records, the commit fetched
+    assert modal_standin.spawns[0].model == f"{distilled}@{WEIGHTS_COMMIT}"
+    assert job.settings["model_revision"] == WEIGHTS_COMMIT
     assert "Downloading weights" in result.stderr
     assert len(modal_standin.spawns) == 1
 
@@ -299,7 +298,8 @@ def test_a_failed_download_spends_no_gpu(modal_standin: ModalStandIn):
     result = generate("-o", "a.mp4", *SMALL)
 
     assert result.exit_code == 1
-    assert "could not load ltx-video while downloading on Modal" in result.stderr
+    assert "could not load Lightricks/LTX-Video@a6d59ee" in result.stderr
+    assert "while downloading on Modal" in result.stderr
     assert "No space left on device" in result.stderr
     assert modal_standin.spawns == []
     assert jobs() == []
@@ -325,7 +325,60 @@ def test_a_batch_fetches_each_models_weights_once(modal_standin: ModalStandIn, t
 
     assert result.exit_code == 0, result.output
     assert sorted(call[2]["model"] for call in modal_standin.remote_calls) == [
-        "ltx-distilled",
-        "ltx-video",
+        "Lightricks/LTX-Video-0.9.7-distilled",
+        "Lightricks/LTX-Video@a6d59ee37c13c58261aa79027d3e41cd41960925",
     ]
     assert len(modal_standin.spawns) == 3
+
+
+def test_the_token_hf_auth_login_saved_is_sent_and_never_shown(
+    modal_standin: ModalStandIn, served: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    token = "hf_saved_by_login_SECRET"
+    (tmp_path / "hf-home").mkdir()
+    (tmp_path / "hf-home" / "token").write_text(token + "\n")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+
+    result = generate("--model", "someone/ltx-finetun", *SMALL)
+
+    assert result.exit_code == 2
+    assert served.tokens and set(served.tokens) == {token}
+    assert token not in result.output
+
+
+def test_allow_large_warns_of_what_it_accepts(modal_standin: ModalStandIn):
+    assert modal_standin.deployment is not None
+    modal_standin.deployment["gpu"] = "L4"
+
+    result = generate("--model", "ltx-distilled", "--allow-large", "--detach", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    assert "Warning: rendering anyway (--allow-large): " in result.stderr
+    assert "the Modal app's L4 has 24 GB" in result.stderr
+
+
+def test_each_revision_of_a_model_gets_its_weights(modal_standin: ModalStandIn, tmp_path: Path):
+    modal_standin.weights_cached = False
+    small = {"duration": 3, "fps": 8, "width": 256, "height": 160, "steps": 4}
+    lines = [
+        {"prompt": "one", "model": "someone/ltx-finetune@v1", **small},
+        {"prompt": "two", "model": "someone/ltx-finetune@v2", **small},
+        {"prompt": "three", "model": "ltx-video", **small},
+        {"prompt": "four", "model": "Lightricks/LTX-Video", **small},  # main, not the pin
+    ]
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("\n".join(json.dumps(line) for line in lines))
+    clips = tmp_path / "clips"
+    clips.mkdir()
+
+    result = CliRunner().invoke(
+        app, ["generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert sorted(call[2]["model"] for call in modal_standin.remote_calls) == [
+        "Lightricks/LTX-Video",
+        "Lightricks/LTX-Video@a6d59ee37c13c58261aa79027d3e41cd41960925",
+        "someone/ltx-finetune@v1",
+        "someone/ltx-finetune@v2",
+    ]

@@ -257,3 +257,74 @@ def test_debug_shows_the_remote_traceback(modal_standin: ModalStandIn):
     assert "deep_in_the_container" not in plain.stderr
     assert "Remote traceback (on Modal)" in debug.stderr
     assert "deep_in_the_container" in debug.stderr
+
+
+# --- trouble asking is not the call failing ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param("service", id="grpc-unavailable-after-retries"),
+        pytest.param(OSError(101, "Network is unreachable"), id="result-download-dropped"),
+        pytest.param(TimeoutError("read timed out"), id="client-side-timeout"),
+    ],
+)
+def test_trouble_asking_keeps_a_paid_job_running(modal_standin: ModalStandIn, error):
+    if error == "service":
+        error = modal.exception.ServiceError("UNAVAILABLE")
+    modal_standin.script = Script(steps=1, outcome=error)
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL])
+
+    assert result.exit_code == 1
+    assert "keeps running on Modal" in result.stderr
+    assert "pippa status" in result.stderr
+    [job] = History.open_default().list()
+    assert job.status == "running"
+    assert job.remote_call_id
+    assert modal_standin.cancelled == []
+
+
+def test_a_slow_download_of_a_finished_clip_is_not_cut_short(
+    modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch, standin_mp4: bytes
+):
+    """The connect bound covers reaching Modal, not fetching a large result."""
+    import time
+
+    import pippa_cli.backends.modal_backend as modal_backend
+
+    monkeypatch.setattr(modal_backend, "CONNECT_TIMEOUT_S", 0.2)
+
+    def slow_link(call, index: int) -> None:
+        if index == 2:  # the result: its bytes take longer than the bound
+            time.sleep(0.6)
+
+    modal_standin.on_get.append(slow_link)
+    modal_standin.script = Script(steps=1)
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL])
+
+    assert result.exit_code == 0, result.output
+    assert Path("a.mp4").read_bytes() == standin_mp4
+
+
+def test_a_multi_line_message_the_client_cannot_rebuild(modal_standin: ModalStandIn, tmp_path):
+    receive = unimportable_exception(
+        tmp_path,
+        "hub_like",
+        "class RepositoryNotFoundError(OSError):\n    pass\n",
+        "RepositoryNotFoundError",
+        "401 Client Error.\nRepository Not Found for url: https://hf.co/api/models/x/y.\n"
+        "Please make sure you are authenticated.",
+    )
+
+    state = state_after(modal_standin, receive())
+
+    assert state.error.message.startswith(
+        "the render failed on Modal: RepositoryNotFoundError: 401 Client Error. "
+        "Repository Not Found for url"
+    )
+    assert state.error.message.endswith("Please make sure you are authenticated.")

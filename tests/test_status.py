@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from pippa_cli.cli.app import app
 from pippa_cli.history import History, Job, new_job
+from tests.modal_results import remote_raise
 from tests.modal_standin import ModalStandIn, Script
 
 SEED_SCHEMA = (
@@ -364,7 +365,7 @@ def test_expired_result_with_wait_exits_1(modal_standin: ModalStandIn):
     ("error", "message"),
     [
         (modal.exception.RemoteError("CUDA out of memory"), "CUDA out of memory"),
-        (ValueError("height must be divisible by 32"), "height must be divisible by 32"),
+        (remote_raise(ValueError("height must be divisible by 32")), "divisible by 32"),
     ],
     ids=["remote-error", "user-code"],
 )

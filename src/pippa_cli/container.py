@@ -48,9 +48,9 @@ class Worker:
         try:
             with reported_as(REQUEST):
                 source = resolve_model(self.model)
-            if not source.is_local_dir:
-                _require_cached(source)
             with reported_as(LOAD):
+                if not source.is_local_dir:
+                    _require_cached(source)
                 self.pipe = load_pipeline(source, "cpu", dtype, local_files_only=True)
         except RemoteFailure as failure:
             self.failure = failure
@@ -75,7 +75,7 @@ class Worker:
             try:
                 with reported_as(LOAD):
                     self.pipe.to("cuda")
-            except RemoteFailure as failure:
+            except RemoteFailure as failure:  # every Exception arrives as one
                 self.pipe, self.failure = None, failure
 
     def render(self, request: dict[str, Any], on_progress: ProgressCallback) -> bytes:

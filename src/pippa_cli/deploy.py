@@ -42,28 +42,28 @@ def deploy_env(config: DeployConfig) -> dict[str, str]:
     return {**os.environ, **config.validate().to_env(), "PYTHONSAFEPATH": "1"}
 
 
-def deploy(config: DeployConfig, sdk: Any = None) -> None:
-    """Run `modal deploy` (its own output goes to stderr: stdout is for data), then record
-    the deployment for the clients that call it."""
+def deploy(app_name: str, given: dict[str, Any], sdk: Any = None) -> DeployConfig:
+    """Deploy with the `given` settings, the previous deployment's for the rest (defaults
+    the first time): run `modal deploy` (its output goes to stderr: stdout is for data),
+    then record the deployment for the clients that call it. Returns what was deployed."""
     from pippa_cli.backends.modal_backend import ModalSDK, bounded, no_credentials
 
-    config.validate()
+    DeployConfig(app_name=app_name).updated(None, given).validate()  # bad flags first
     sdk = sdk or ModalSDK()
     if not sdk.has_credentials():
         raise no_credentials()
     records = sdk.deployments_dict()
     # Fail in seconds, not after modal's minute of retries, when Modal cannot be reached.
-    bounded(lambda: records.get(app_key(config.app_name), None), "connecting to Modal")
+    previous = bounded(lambda: records.get(app_key(app_name), None), "connecting to Modal")
+    config = DeployConfig(app_name=app_name).updated(previous, given).validate()
     returncode = run_modal_deploy(config)
     if returncode != 0:
         raise BackendError(
             f"modal deploy failed (exit {returncode}); its messages are above",
             "Check `modal token current` and your Modal workspace, then retry.",
         )
-    bounded(
-        lambda: records.put(app_key(config.app_name), config.record()),
-        "recording the deployment",
-    )
+    bounded(lambda: records.put(app_key(app_name), config.record()), "recording the deployment")
+    return config
 
 
 def run_modal_deploy(config: DeployConfig, timeout: float | None = None) -> int:

@@ -66,6 +66,17 @@ class DeployConfig:
             "PIPPA_MODAL_MEMORY": str(self.memory_mib),
         }
 
+    def updated(self, record: object, given: Mapping[str, Any]) -> DeployConfig:
+        """These settings with a previous deployment's (its record) where not `given`:
+        rerunning `pippa deploy` keeps a custom GPU, timeout, ... unless told otherwise."""
+        values = dict(self.__dict__)
+        if isinstance(record, dict):
+            for name in ("gpu", "timeout_s", "scaledown_s", "max_containers", "cpu", "memory_mib"):
+                if record.get(name) is not None:
+                    values[name] = type(values[name])(record[name])
+        values.update({k: v for k, v in given.items() if v is not None})
+        return DeployConfig(**values)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DeployConfig:
         env = os.environ if env is None else env
@@ -89,7 +100,10 @@ class DeployConfig:
             "pippa_version": __version__,
             "gpu": self.gpu.strip(),
             "timeout_s": self.timeout_s,
+            "scaledown_s": self.scaledown_s,
             "max_containers": self.max_containers,
+            "cpu": self.cpu,
+            "memory_mib": self.memory_mib,
             "request_fields": RenderRequest.field_names(),
             "presets": sorted(PRESETS),
             "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -124,11 +138,10 @@ class Deployment:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def cannot_render(self, fields: list[str], preset: str | None) -> str | None:
-        """Why this deployment cannot render a request (None if it can)."""
+    def cannot_render(self, fields: list[str]) -> str | None:
+        """Why this deployment cannot render a request (None if it can). Models need no
+        check: the client names the exact repo and commit, whatever the app's presets."""
         missing = sorted(set(fields) - self.request_fields)
         if missing:
             return f"it does not know the request field(s) {', '.join(missing)}"
-        if preset is not None and preset not in self.presets:
-            return f"it does not know the preset {preset}"
         return None

@@ -7,6 +7,7 @@ The job is written to the history before anything is spent, and updated at every
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -105,7 +106,7 @@ def run_generation(
         # Everything that can be checked for free, then the weights, before the job starts.
         for warning in backend.preflight(spec, progress.stage):
             progress.warn(warning)
-        backend.prepare(spec.model, progress.stage)
+        spec = dataclasses.replace(spec, model=backend.prepare(spec.model, progress.stage))
         return execute_job(
             spec,
             settings,

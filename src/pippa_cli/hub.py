@@ -29,6 +29,22 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
+def hub_token() -> str | None:
+    """HF_TOKEN, else the token `hf auth login` saved (where huggingface_hub looks)."""
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if token:
+        return token
+    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"),
+        "token",
+    )
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -50,8 +66,8 @@ def check_model(
 
     revision = source.revision or "main"
     headers = {"user-agent": "pippa"}
-    token = os.environ.get("HF_TOKEN", "").strip()
-    if token:  # private repos; the token is sent, never printed
+    token = hub_token()
+    if token:  # private and gated repos; the token is sent, never printed
         headers["authorization"] = f"Bearer {token}"
     base = hub_endpoint()
     repo = source.location

@@ -205,3 +205,19 @@ def _largest_steps(preset: Preset, request: Request, slowness: float, timeout_s:
 
 def _round_up(seconds: float) -> int:
     return min(86400, int(math.ceil(seconds / 600) * 600))
+
+
+def accepted_risks(
+    preset: Preset, request: Request, gpu: str | None = None, timeout_s: int | None = None
+) -> list[str]:
+    """With --allow-large: what the checks would have refused, as warnings."""
+    risks = []
+    checks: list[Callable[[], object]] = [lambda: check_model_limits(request)]
+    if gpu is not None and timeout_s is not None:
+        checks.append(lambda: check_gpu(preset, request, gpu, timeout_s))
+    for check in checks:
+        try:
+            check()
+        except UsageError as exc:
+            risks.append(f"rendering anyway (--allow-large): {exc.message}")
+    return risks

@@ -7,6 +7,7 @@ model's settings unless flags say otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,20 @@ class ModelSource:
     revision: str | None
     defaults: Preset
     is_local_dir: bool
+
+    @property
+    def remote_label(self) -> str:
+        """What the Modal container is told to load: the exact repo and revision, so it
+        renders what this client means whatever its own preset table says."""
+        if self.is_local_dir:
+            return self.label
+        return f"{self.location}@{self.revision}" if self.revision else self.location
+
+    def pinned(self, commit: str | None) -> ModelSource:
+        """The same model at the exact commit the weights cache holds."""
+        if not commit or self.is_local_dir:
+            return self
+        return dataclasses.replace(self, revision=commit)
 
 
 # The pipelines pippa's core can run (model_index.json's `_class_name`).

@@ -45,10 +45,16 @@ class LocalBackend:
     def preflight(
         self, spec: GenerateSpec, report: Callable[[str], None] | None = None
     ) -> list[str]:
-        return self.preflight_model(spec.model, report)
+        from pippa_cli.limits import accepted_risks
 
-    def prepare(self, source: ModelSource, report: Callable[[str], None] | None = None) -> None:
+        risks = accepted_risks(spec.model.defaults, spec.size) if spec.allow_large else []
+        return self.preflight_model(spec.model, report) + risks
+
+    def prepare(
+        self, source: ModelSource, report: Callable[[str], None] | None = None
+    ) -> ModelSource:
         """Nothing ahead of time: the first render loads (and if need be downloads) it."""
+        return source
 
     def render(
         self, request: RenderRequest, source: ModelSource, on_progress: ProgressCallback

@@ -6,6 +6,8 @@ the Modal call objects (nothing of Modal works without its servers).
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,7 +16,7 @@ from pippa_cli import __version__
 from pippa_cli.errors import BackendError, UsageError
 from pippa_cli.ltx import ProgressCallback, RenderRequest
 from pippa_cli.presets import ModelSource
-from pippa_cli.remote_errors import RemoteFailure, explain
+from pippa_cli.remote_errors import OUT_OF_MEMORY, RENDER, RemoteFailure, explain
 
 if TYPE_CHECKING:
     from pippa_cli.deployment import Deployment
@@ -26,6 +28,8 @@ PROGRESS_DICT = "pippa-progress"
 POLL_SECONDS = 1.0
 # How long pippa waits for Modal to answer at all (doctor, generate, status, deploy).
 CONNECT_TIMEOUT_S = 10.0
+# A poll after this long without an answer checks reachability (bounded) first.
+RECHECK_S = 30.0
 # Stage names shown while preparing (see progress.STAGE_LABELS).
 Report = Callable[[str], None]
 
@@ -129,7 +133,8 @@ class ModalBackend:
         self.sdk = sdk or ModalSDK()
         self._deployment: Deployment | None = None
         self._checked: dict[str, tuple[list[str], BackendError | None]] = {}
-        self._prepared: set[str] = set()
+        self._prepared: dict[str, ModelSource] = {}
+        self._last_contact = -RECHECK_S
 
     # --- before anything is spent ---------------------------------------------------------
 
@@ -155,17 +160,15 @@ class ModalBackend:
 
     def preflight(self, spec: GenerateSpec, report: Report | None = None) -> list[str]:
         """preflight_model, then: does this request fit the deployed GPU and timeout?"""
-        from pippa_cli.limits import check_gpu
+        from pippa_cli.limits import accepted_risks, check_gpu
 
         warnings = list(self.preflight_model(spec.model, report))
         deployment = self.deployment(report)
-        if not spec.allow_large:
-            warning = check_gpu(
-                spec.model.defaults, spec.size, deployment.gpu, deployment.timeout_s
-            )
-            if warning:
-                warnings.append(warning)
-        return warnings
+        preset, gpu, timeout = spec.model.defaults, deployment.gpu, deployment.timeout_s
+        if spec.allow_large:
+            return warnings + accepted_risks(preset, spec.size, gpu, timeout)
+        warning = check_gpu(preset, spec.size, gpu, timeout)
+        return warnings + ([warning] if warning else [])
 
     def _check_model(self, source: ModelSource, report: Report | None) -> list[str]:
         from pippa_cli.hub import check_model
@@ -185,8 +188,7 @@ class ModalBackend:
             if warning:
                 warnings.append(warning)
         deployment = self.deployment(report)
-        preset = source.label if source.label == source.defaults.name else None
-        reason = deployment.cannot_render(RenderRequest.field_names(), preset)
+        reason = deployment.cannot_render(RenderRequest.field_names())
         if reason is not None:
             raise BackendError(
                 f"the deployed Modal app {self.app_name!r} (pippa {deployment.pippa_version}) "
@@ -225,24 +227,28 @@ class ModalBackend:
         self._deployment = deployment
         return deployment
 
-    def prepare(self, source: ModelSource, report: Report | None = None) -> None:
-        """Make sure the model's weights are in the app's cache: fetched once, on a CPU
-        container, so a render never downloads on a billed GPU."""
+    def prepare(self, source: ModelSource, report: Report | None = None) -> ModelSource:
+        """Make sure the model's weights are in the app's cache (fetched once, on a CPU
+        container, so a render never downloads on a billed GPU); returns the source pinned
+        to the exact commit there, which the render then loads and the job records."""
         from pippa_cli.container import weights_key
 
-        if source.location in self._prepared:
-            return
         key = weights_key(source.location, source.revision)
+        if key in self._prepared:
+            return self._prepared[key]
 
         def cached() -> Any:
             with self._errors():
                 return self.sdk.deployments_dict().get(key, None)
 
-        if bounded(cached, "reading the weights cache") is None:
+        record = bounded(cached, "reading the weights cache")
+        if not isinstance(record, dict):
             if report:
                 report("downloading")
-            self.download(source.label)
-        self._prepared.add(source.location)
+            record = self.download(source.remote_label)
+        pinned = source.pinned(str(record.get("commit") or "") or None)
+        self._prepared[key] = pinned
+        return pinned
 
     def download(self, model: str) -> dict[str, str]:
         """Run the app's download_weights on a CPU container (minutes for a large model)."""
@@ -261,37 +267,35 @@ class ModalBackend:
     def submit(self, request: RenderRequest, source: ModelSource) -> str:
         """Spawn the render and return the call id (the job's handle on Modal)."""
         with self._errors():
-            # The container resolves the same label (preset or repo id[@revision]).
-            remote = self.sdk.cls(self.app_name, self.class_name)(model=source.label)
+            # The exact repo and commit: what this client means, whatever the app's presets.
+            remote = self.sdk.cls(self.app_name, self.class_name)(model=source.remote_label)
             call = remote.generate.spawn(request.to_dict())
             return str(call.object_id)
 
     def state(self, call_id: str, wait: float = 0.0) -> RemoteState:
         """Poll once: the result if it is ready, else the latest published progress.
 
-        Only Modal's own transport errors mean "could not ask" (ModalUnavailable, raised);
-        whatever the call itself ended with is a failed state, never "still running".
+        A failed state only for what is known to be the call's own end (`_is_call_outcome`),
+        never "still running"; anything else means Modal could not be asked
+        (ModalUnavailable, raised): the job stays recoverable.
         """
+        self._ensure_reachable()
         call = self.sdk.function_call(call_id)
         try:
-            result = bounded(
-                lambda: call.get(timeout=wait), "asking about the job", wait + CONNECT_TIMEOUT_S
-            )
-        except ModalUnavailable:
-            raise
+            # Not bounded: a finished clip's bytes may take minutes on a slow link, and
+            # Modal was reachable a moment ago (a lost network ends in Modal's own error).
+            result = call.get(timeout=wait)
+            self._last_contact = time.monotonic()
         except TimeoutError as exc:
             if _is_pending(exc):
+                self._last_contact = time.monotonic()  # Modal answered: not ready yet
                 return self._progress(call_id)
-            return RemoteState(status="failed", error=call_error(exc, self.app_name))
+            return self._ended(exc)
         except BaseException as exc:
             # Modal's InputCancellation is a BaseException; Ctrl-C and signals pass on.
             if not isinstance(exc, Exception) and type(exc).__name__ != "InputCancellation":
                 raise
-            error = call_error(exc, self.app_name)
-            if isinstance(error, ModalUnavailable):
-                raise error from exc
-            status = "expired" if isinstance(error, ResultExpired) else "failed"
-            return RemoteState(status=status, error=error)
+            return self._ended(exc)
         return RemoteState(status="completed", result=result)
 
     def wait(
@@ -327,6 +331,31 @@ class ModalBackend:
 
         bounded(stop, "cancelling the job")
 
+    def _ended(self, exc: BaseException) -> RemoteState:
+        """The state for what `get` raised; raises ModalUnavailable if Modal was not asked."""
+        error = call_error(exc, self.app_name)
+        if isinstance(error, ModalUnavailable):
+            raise error from exc
+        status = "expired" if isinstance(error, ResultExpired) else "failed"
+        return RemoteState(status=status, error=error)
+
+    def _ensure_reachable(self) -> None:
+        """Within CONNECT_TIMEOUT_S, make sure Modal answers at all (once in a while)."""
+        if time.monotonic() - self._last_contact < RECHECK_S:
+            return
+
+        def probe() -> None:
+            try:
+                self.sdk.lookup(self.app_name, self.class_name)
+            except Exception as exc:
+                error = explain_modal_error(exc, self.app_name)
+                if isinstance(error, ModalUnavailable) or not _is_modal_error(exc):
+                    raise _unavailable(exc) from exc
+                # NotFoundError and the like: Modal answered; the call will say more.
+
+        bounded(probe, "connecting to Modal")
+        self._last_contact = time.monotonic()
+
     def _progress(self, call_id: str) -> RemoteState:
         try:
             entry = bounded(lambda: self.sdk.progress_dict().get(call_id, None), "progress")
@@ -360,23 +389,58 @@ def _is_transport(exc: BaseException) -> bool:
     )
 
 
-def call_error(exc: BaseException, app_name: str, model: str | None = None) -> BackendError:
-    """What a call's `get` raised, as the user should read it.
+def _is_call_outcome(exc: BaseException) -> bool:
+    """Whether `exc` is how the call itself ended, as opposed to trouble asking about it.
 
-    Transport errors become ModalUnavailable; everything else is the call's own end.
+    Only these: pippa's own RemoteFailure; Modal's terminal answers for a call (timed out,
+    failed inside Modal, cancelled, expired, unknown); a remote exception that Modal could
+    not rebuild; or any exception carrying Modal's remote traceback (an app that did not
+    convert its errors). Everything else (a gRPC error after retries, a dropped download
+    of the result) means "could not ask": the job stays recoverable, never wrongly failed.
     """
+    import modal.exception as me
+
+    if isinstance(exc, RemoteFailure) or hasattr(exc, "__line_cache__"):
+        return True
+    terminal = (
+        me.FunctionTimeoutError,
+        me.InternalFailure,
+        me.RemoteError,
+        me.OutputExpiredError,
+        me.NotFoundError,
+        me.InputCancellation,
+    )
+    return isinstance(exc, terminal) or _undeserializable(exc) is not None
+
+
+def _unavailable(exc: BaseException) -> ModalUnavailable:
+    if _is_transport(exc):
+        error = explain_modal_error(exc, "")
+        if isinstance(error, ModalUnavailable):
+            return error
+    return ModalUnavailable(
+        f"could not ask Modal ({type(exc).__name__}: {_first_line(exc)})",
+        "Check your network connection, then retry.",
+    )
+
+
+def call_error(exc: BaseException, app_name: str, model: str | None = None) -> BackendError:
+    """What a call's `get` raised, as the user should read it: the call's own end
+    (BackendError), or ModalUnavailable when Modal could not be asked."""
+    if not _is_call_outcome(exc):
+        return _unavailable(exc)
     if isinstance(exc, RemoteFailure):
         message, hint = explain(exc, model)
         error = BackendError(message, hint)
         error.details = exc.traceback or None
         return error
-    if _is_transport(exc) or _is_modal_error(exc):
+    if _is_modal_error(exc):
         return explain_modal_error(exc, app_name)
     # A builtin or foreign exception from an app that did not convert it (an older pippa):
     # still the call's failure, never "could not reach Modal" or "still running".
     from pippa_cli.remote_errors import from_exception
 
-    failure = _undeserializable(exc) or from_exception(exc)
+    failure = from_exception(exc)
     message, hint = explain(failure, model)
     error = BackendError(message, hint)
     error.details = failure.traceback or None
@@ -397,13 +461,25 @@ def _undeserializable(exc: BaseException) -> RemoteFailure | None:
     text = str(exc)
     if not isinstance(exc, me.ExecutionError) or "Could not deserialize remote" not in text:
         return None
-    lines = [line.strip() for line in text.split("remote traceback:", 1)[-1].splitlines()]
-    last = next((line for line in reversed(lines) if line), "")
-    kind, _, message = last.partition(": ")
+    remote = text.split("remote traceback:", 1)[-1]
+    # The traceback ends with "module.Class: message", the message possibly on more lines.
+    heads = list(_EXCEPTION_LINE.finditer(remote))
+    if not heads:
+        return RemoteFailure("RemoteError", _first_line(exc), RENDER, text)
+    last = heads[-1]
+    kind = last.group(1).rsplit(".", 1)[-1]
+    message = " ".join((last.group(2) + remote[last.end() :]).split())
     from pippa_cli.remote_errors import from_exception
 
-    failure = from_exception(RuntimeError(message or last))
-    return RemoteFailure(kind.rsplit(".", 1)[-1] or "RemoteError", message, failure.category, text)
+    category = from_exception(RuntimeError(message)).category
+    if kind == "OutOfMemoryError":
+        category = OUT_OF_MEMORY
+    return RemoteFailure(kind, message, category, text)
+
+
+_EXCEPTION_LINE = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Failure|Warning|Exit)): ?(.*)$", re.M
+)
 
 
 def _first_line(exc: BaseException) -> str:

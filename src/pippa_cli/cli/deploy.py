@@ -11,22 +11,33 @@ from pippa_cli.cli import options as o
 
 def deploy(
     gpu: Annotated[
-        str, typer.Option(help="GPU type for renders: H100, A100-80GB, L40S, ...")
-    ] = "H100",
-    timeout: Annotated[int, typer.Option(help="Seconds one render may take.")] = 1800,
+        str | None,
+        typer.Option(help="GPU type for renders: H100, A100-80GB, L40S, ... [default: H100]"),
+    ] = None,
+    timeout: Annotated[
+        int | None, typer.Option(help="Seconds one render may take [default: 1800].")
+    ] = None,
     scaledown: Annotated[
-        int, typer.Option(help="Seconds an idle GPU container stays warm (billed).")
-    ] = 240,
+        int | None,
+        typer.Option(help="Seconds an idle GPU container stays warm, billed [default: 240]."),
+    ] = None,
     max_containers: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--max-containers", help="GPU containers at once (a bound on spend; more queue)."
+            "--max-containers",
+            help="GPU containers at once: a bound on spend; more calls queue [default: 4].",
         ),
-    ] = 4,
-    cpu: Annotated[float, typer.Option(help="CPU cores requested per GPU container.")] = 4.0,
+    ] = None,
+    cpu: Annotated[
+        float | None, typer.Option(help="CPU cores requested per GPU container [default: 4].")
+    ] = None,
     memory: Annotated[
-        int, typer.Option(help="MiB of RAM requested per GPU container (the model loads there).")
-    ] = 32768,
+        int | None,
+        typer.Option(
+            help="MiB of RAM requested per GPU container; the model loads there first "
+            "[default: 32768]."
+        ),
+    ] = None,
     app_name: Annotated[
         str | None, typer.Option("--app-name", help="Modal app name [env: PIPPA_MODAL_APP].")
     ] = None,
@@ -44,12 +55,12 @@ def deploy(
 ) -> None:
     """Deploy pippa's LTX-Video app to Modal (needs `modal token new` once).
 
-    Safe to rerun: it updates the app in place. The app has no web endpoint; only your
-    own authenticated pippa can call it.
+    Safe to rerun: it updates the app in place and keeps the settings of the last deploy
+    for any option not given. The app has no web endpoint; only your own authenticated
+    pippa can call it.
     """
     from pippa_cli.deploy import deploy as run_deploy
     from pippa_cli.deploy import download_weights
-    from pippa_cli.deployment import DeployConfig
     from pippa_cli.errors import UsageError
     from pippa_cli.output import Output
     from pippa_cli.presets import resolve_model
@@ -57,15 +68,6 @@ def deploy(
 
     out = Output(quiet=quiet)
     settings = load_settings(modal_app=app_name)
-    config = DeployConfig(
-        app_name=settings.modal_app,
-        gpu=gpu,
-        timeout_s=timeout,
-        scaledown_s=scaledown,
-        max_containers=max_containers,
-        cpu=cpu,
-        memory_mib=memory,
-    ).validate()
     for model in download or []:
         try:
             source = resolve_model(model)
@@ -73,10 +75,25 @@ def deploy(
             raise UsageError(str(exc)) from None
         if source.is_local_dir:
             raise UsageError(f"--download {model} is a local directory", "Modal cannot see it.")
-    run_deploy(config)
+    config = run_deploy(
+        settings.modal_app,
+        {
+            "gpu": gpu,
+            "timeout_s": timeout,
+            "scaledown_s": scaledown,
+            "max_containers": max_containers,
+            "cpu": cpu,
+            "memory_mib": memory,
+        },
+    )
+    out.info(
+        f"Deployed {config.app_name}: {config.gpu}, {config.timeout_s} s per render, "
+        f"up to {config.max_containers} containers, {config.scaledown_s} s warm."
+    )
     for model in download or []:
         out.info(f"Downloading {model} weights into the app's cache (once, on a CPU)...")
-        fetched = download_weights(settings.modal_app, model)
+        # The exact repo and revision this pippa means, as generate asks for it.
+        fetched = download_weights(settings.modal_app, resolve_model(model).remote_label)
         out.info(f"{model}: {fetched.get('location')} at commit {fetched.get('commit')}")
     out.info('Deployed. Try: pippa generate "a red fox in snow"')
     out.data(settings.modal_app)

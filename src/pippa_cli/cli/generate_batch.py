@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,9 @@ def generate_batch(
         for error in errors:
             out.data_json({"line": error.number, "status": "invalid", "error": error.message})
     # Weights for every model the batch uses, once each, before any GPU starts.
-    for model in {p.spec.model.label: p.spec.model for p in planned if not p.skip}.values():
-        backend.prepare(model, say)
+    for item in planned:
+        if not item.skip:  # once per model and revision (the backend remembers)
+            item.spec = dataclasses.replace(item.spec, model=backend.prepare(item.spec.model, say))
     history = History.open_default(settings.home)
     summary = run_batch(
         planned,
