@@ -382,3 +382,14 @@ def test_each_revision_of_a_model_gets_its_weights(modal_standin: ModalStandIn, 
         "someone/ltx-finetune@v1",
         "someone/ltx-finetune@v2",
     ]
+
+
+def test_the_local_backend_refuses_a_size_beyond_the_model_at_once(modal_standin: ModalStandIn):
+    result = generate(
+        "--backend", "local", "--width", "1280", "--height", "704", "--duration", "10"
+    )
+
+    assert result.exit_code == 2
+    assert "is larger than LTX-Video renders well" in result.stderr
+    assert "Connecting to Modal" not in result.stderr
+    assert jobs() == []

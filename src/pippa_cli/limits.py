@@ -111,15 +111,43 @@ def within_model_limits(width: int, height: int, frames: int) -> bool:
     return max(width, height) <= MAX_SIDE and latent_tokens(width, height, frames) <= MAX_TOKENS
 
 
-def check_model_limits(request: Request) -> None:
-    """Refuse a size LTX-Video does not render well (exit 2); `--allow-large` skips this."""
+def check_model_limits(request: Request, also: Fits | None = None) -> None:
+    """Refuse a size LTX-Video does not render well (exit 2); `--allow-large` skips this.
+
+    `also`: what else a suggested size must pass (the deployed GPU's limits)."""
     if within_model_limits(request.width, request.height, request.frames):
         return
+
+    def fits(width: int, height: int, frames: int) -> bool:
+        ok = within_model_limits(width, height, frames)
+        return ok and (also is None or also(width, height, frames))
+
     raise UsageError(
         f"{request.describe()} is larger than LTX-Video renders well "
         f"(at most {MAX_SIDE} px a side and about 1280x704 at 257 frames)",
-        _largest(request, within_model_limits) + " --allow-large renders it anyway.",
+        _largest(request, fits) + " --allow-large renders it anyway.",
     )
+
+
+def check_request(
+    preset: Preset, request: Request, gpu: str | None = None, timeout_s: int | None = None
+) -> str | None:
+    """Every size check that applies (the GPU's when it is known); a warning, if any."""
+    if gpu is None or timeout_s is None:
+        check_model_limits(request)
+        return None
+    figures = gpu_figures(gpu)
+    if figures is not None:
+        gpu_gb, slowness = figures
+
+        def on_gpu(width: int, height: int, frames: int) -> bool:
+            seconds = render_seconds(preset, width, height, frames, request.steps, slowness)
+            return memory_gb(preset, width, height, frames) <= gpu_gb and seconds <= timeout_s
+
+        check_model_limits(request, also=on_gpu)
+    else:
+        check_model_limits(request)
+    return check_gpu(preset, request, gpu, timeout_s)
 
 
 def check_gpu(
@@ -133,12 +161,15 @@ def check_gpu(
         return f"no memory or speed figures for GPU {gpu!r}: size limits not checked"
     gpu_gb, slowness = figures
 
+    # What is suggested instead must pass every check, the model's own included.
     def fits_memory(width: int, height: int, frames: int) -> bool:
-        return memory_gb(preset, width, height, frames) <= gpu_gb
+        return memory_gb(preset, width, height, frames) <= gpu_gb and within_model_limits(
+            width, height, frames
+        )
 
     def fits_time(width: int, height: int, frames: int) -> bool:
         seconds = render_seconds(preset, width, height, frames, request.steps, slowness)
-        return seconds <= timeout_s
+        return seconds <= timeout_s and fits_memory(width, height, frames)
 
     need = memory_gb(preset, request.width, request.height, request.frames)
     if need > gpu_gb:

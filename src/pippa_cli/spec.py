@@ -13,7 +13,7 @@ from typing import Any
 
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
-from pippa_cli.limits import Request, check_model_limits, needs_vae_tiling
+from pippa_cli.limits import Request, check_request, needs_vae_tiling
 from pippa_cli.presets import DEFAULT_NEGATIVE_PROMPT, ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
 
@@ -152,8 +152,9 @@ def build_spec(
         seed = secrets.randbelow(MAX_SEED + 1)
     elif not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed {seed} is out of range", f"Choose 0 to {MAX_SEED}.")
-    if not allow_large:
-        check_model_limits(Request(width, height, frames_for(duration, fps), fps, steps))
+    if not allow_large and backend != "modal":
+        # On Modal the backend checks this with the deployed GPU's limits as well.
+        check_request(preset, Request(width, height, frames_for(duration, fps), fps, steps))
     # Custom timesteps fit only the preset's own step count.
     timesteps = list(preset.timesteps) if preset.timesteps and steps == preset.steps else None
     path = output if output is not None else default_output(prompt, now or datetime.now())

@@ -160,14 +160,14 @@ class ModalBackend:
 
     def preflight(self, spec: GenerateSpec, report: Report | None = None) -> list[str]:
         """preflight_model, then: does this request fit the deployed GPU and timeout?"""
-        from pippa_cli.limits import accepted_risks, check_gpu
+        from pippa_cli.limits import accepted_risks, check_request
 
         warnings = list(self.preflight_model(spec.model, report))
         deployment = self.deployment(report)
         preset, gpu, timeout = spec.model.defaults, deployment.gpu, deployment.timeout_s
         if spec.allow_large:
             return warnings + accepted_risks(preset, spec.size, gpu, timeout)
-        warning = check_gpu(preset, spec.size, gpu, timeout)
+        warning = check_request(preset, spec.size, gpu, timeout)
         return warnings + ([warning] if warning else [])
 
     def _check_model(self, source: ModelSource, report: Report | None) -> list[str]:
