@@ -257,9 +257,9 @@ class ModalBackend:
                 fetched = self.sdk.function(self.app_name, "download_weights").remote(model=model)
         except RemoteFailure as failure:
             message, hint = explain(failure, model)
-            raise BackendError(
-                message.replace("on Modal", "while downloading on Modal"), hint
-            ) from None
+            error = BackendError(message.replace("on Modal", "while downloading on Modal"), hint)
+            error.details = failure.traceback or None
+            raise error from None
         return dict(fetched)
 
     # --- a render --------------------------------------------------------------------------
