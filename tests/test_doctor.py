@@ -15,6 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
 
+import pippa_cli
 import pippa_cli.doctor
 from pippa_cli.cli.app import app
 
@@ -58,9 +59,21 @@ def json_checks(stdout: str) -> dict[str, dict]:
 
 
 @pytest.fixture
-def modal_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def modal_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Fake credentials; the deployments Dict holds what a test puts in the returned dict
+    (by default: the app deployed by this pippa with default settings)."""
+    from pippa_cli.deployment import DeployConfig
+
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test-token")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", TOKEN_SECRET)
+    records: dict[str, object] = {"app:pippa": DeployConfig().record()}
+
+    class Records:
+        def get(self, key: str, default: object = None) -> object:
+            return records.get(key, default)
+
+    monkeypatch.setattr(modal.Dict, "from_name", lambda *args, **kwargs: Records())
+    return records
 
 
 def modal_lookup_raises(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[tuple]:
@@ -278,9 +291,41 @@ def test_app_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
     assert json_checks(result.stdout)["modal app"] == {
         "name": "modal app",
         "status": "ok",
-        "message": "app 'pippa' is deployed",
+        "message": f"app 'pippa' is deployed (pippa {pippa_cli.__version__}, H100, "
+        "1800 s per render, up to 4 containers)",
         "hint": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (None, "has no pippa version record"),
+        ("old", "app 'pippa' is deployed (pippa 0.0.1"),
+    ],
+)
+def test_an_app_deployed_by_another_pippa_is_a_warning(
+    modal_credentials: dict[str, object], monkeypatch: pytest.MonkeyPatch, record, expected
+):
+    from pippa_cli.deployment import DeployConfig
+
+    if record == "old":
+        modal_credentials["app:pippa"] = {**DeployConfig().record(), "pippa_version": "0.0.1"}
+    else:
+        del modal_credentials["app:pippa"]
+
+    class Deployed:
+        def hydrate(self) -> None:
+            return None
+
+    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+
+    result = doctor("--json")
+
+    check = json_checks(result.stdout)["modal app"]
+    assert check["status"] == "warning"
+    assert expected in check["message"]
+    assert "pippa deploy" in check["hint"]
 
 
 def test_no_backend_that_can_render_is_an_error(monkeypatch: pytest.MonkeyPatch):
@@ -301,12 +346,12 @@ def test_no_backend_that_can_render_is_an_error(monkeypatch: pytest.MonkeyPatch)
     assert "pippa-cli[local]" in checks["backends"]["hint"]
 
 
-def test_one_backend_that_can_render_is_enough(monkeypatch: pytest.MonkeyPatch):
+def test_one_backend_that_can_render_is_enough(
+    modal_credentials: dict[str, object], monkeypatch: pytest.MonkeyPatch
+):
     import sys
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test-token")
-    monkeypatch.setenv("MODAL_TOKEN_SECRET", TOKEN_SECRET)
 
     class Deployed:
         def hydrate(self) -> None:

@@ -150,14 +150,20 @@ def check_modal(settings: Settings) -> list[Check]:
         ]
     token = Check("modal token", OK, "Modal token found")
 
+    found: dict[str, object] = {}
+
     def lookup() -> None:
         import modal
 
+        from pippa_cli.deployment import DEPLOYMENTS_DICT, app_key
+
         modal.Cls.from_name(settings.modal_app, settings.modal_class).hydrate()
+        records = modal.Dict.from_name(DEPLOYMENTS_DICT, create_if_missing=True)
+        found["record"] = records.get(app_key(settings.modal_app), None)
 
     error = _with_timeout(lookup)
     if error is None:
-        return [token, Check("modal app", OK, f"app {settings.modal_app!r} is deployed")]
+        return [token, _deployed(settings.modal_app, found.get("record"))]
     import modal.exception as me
 
     if isinstance(error, me.NotFoundError):
@@ -180,6 +186,30 @@ def check_modal(settings: Settings) -> list[Check]:
     else:
         app = Check("modal app", WARNING, f"could not check the app: {_short(error)}")
     return [token, app]
+
+
+def _deployed(app_name: str, record: object) -> Check:
+    """The deployed app, as its deployment record describes it."""
+    from pippa_cli.deployment import Deployment
+
+    deployment = Deployment.from_record(record)
+    if deployment is None:
+        return Check(
+            "modal app",
+            WARNING,
+            f"app {app_name!r} is deployed but has no pippa version record "
+            "(deployed by an older pippa or by hand): generate will refuse it",
+            "Run `pippa deploy`.",
+        )
+    described = (
+        f"app {app_name!r} is deployed (pippa {deployment.pippa_version}, {deployment.gpu}, "
+        f"{deployment.timeout_s} s per render, up to {deployment.max_containers} containers)"
+    )
+    if deployment.pippa_version != __version__:
+        return Check(
+            "modal app", WARNING, described, f"Update it to pippa {__version__}: pippa deploy."
+        )
+    return Check("modal app", OK, described)
 
 
 def check_local() -> Check:
