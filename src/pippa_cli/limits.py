@@ -137,22 +137,22 @@ def check_request(
         check_model_limits(request)
         return None
     figures = gpu_figures(gpu)
-    if figures is not None:
-        gpu_gb, slowness = figures
-
-        def on_gpu(width: int, height: int, frames: int) -> bool:
-            seconds = render_seconds(preset, width, height, frames, request.steps, slowness)
-            return memory_gb(preset, width, height, frames) <= gpu_gb and seconds <= timeout_s
-
-        check_model_limits(request, also=on_gpu)
-    else:
-        check_model_limits(request)
+    on_gpu = None if figures is None else _on_gpu(preset, request.steps, *figures, timeout_s)
+    check_model_limits(request, also=on_gpu)
     return check_gpu(preset, request, gpu, timeout_s)
 
 
-def check_gpu(
-    preset: Preset, request: Request, gpu: str, timeout_s: int, where: str = "the Modal app"
-) -> str | None:
+def _on_gpu(preset: Preset, steps: int, gpu_gb: float, slowness: float, timeout_s: int) -> Fits:
+    """Whether a size fits the GPU's memory and finishes within the timeout."""
+
+    def fits(width: int, height: int, frames: int) -> bool:
+        seconds = render_seconds(preset, width, height, frames, steps, slowness)
+        return memory_gb(preset, width, height, frames) <= gpu_gb and seconds <= timeout_s
+
+    return fits
+
+
+def check_gpu(preset: Preset, request: Request, gpu: str, timeout_s: int) -> str | None:
     """Refuse a request the deployed GPU cannot hold or finish within the timeout (exit 2).
 
     Returns a warning instead when pippa has no figures for the GPU."""
@@ -161,15 +161,16 @@ def check_gpu(
         return f"no memory or speed figures for GPU {gpu!r}: size limits not checked"
     gpu_gb, slowness = figures
 
+    on_gpu = _on_gpu(preset, request.steps, gpu_gb, slowness, timeout_s)
+
     # What is suggested instead must pass every check, the model's own included.
     def fits_memory(width: int, height: int, frames: int) -> bool:
         return memory_gb(preset, width, height, frames) <= gpu_gb and within_model_limits(
             width, height, frames
         )
 
-    def fits_time(width: int, height: int, frames: int) -> bool:
-        seconds = render_seconds(preset, width, height, frames, request.steps, slowness)
-        return seconds <= timeout_s and fits_memory(width, height, frames)
+    def fits_everything(width: int, height: int, frames: int) -> bool:
+        return on_gpu(width, height, frames) and within_model_limits(width, height, frames)
 
     need = memory_gb(preset, request.width, request.height, request.frames)
     if need > gpu_gb:
@@ -179,7 +180,7 @@ def check_gpu(
             hint = _largest(request, fits_memory) + " Or deploy a larger GPU: --gpu H100."
         raise UsageError(
             f"{request.describe()} needs about {need:.0f} GB of GPU memory; "
-            f"{where}'s {gpu} has {gpu_gb:.0f} GB",
+            f"the Modal app's {gpu} has {gpu_gb:.0f} GB",
             hint + " --allow-large tries anyway.",
         )
     seconds = render_seconds(
@@ -190,8 +191,8 @@ def check_gpu(
         fewer = f"At most {steps} steps fit. " if steps else ""
         raise UsageError(
             f"{request.describe()} at {request.steps} steps would take about "
-            f"{seconds / 60:.0f} min on {gpu}, past {where}'s {timeout_s} s timeout",
-            f"{fewer}{_largest(request, fits_time)} Or redeploy with a longer one: "
+            f"{seconds / 60:.0f} min on {gpu}, past the Modal app's {timeout_s} s timeout",
+            f"{fewer}{_largest(request, fits_everything)} Or redeploy with a longer one: "
             f"pippa deploy --timeout {_round_up(seconds * 1.5)}. --allow-large tries anyway.",
         )
     return None
