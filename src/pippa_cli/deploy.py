@@ -82,11 +82,3 @@ def run_modal_deploy(config: DeployConfig, timeout: float | None = None) -> int:
     finally:
         shutil.rmtree(neutral, ignore_errors=True)
     return result.returncode
-
-
-def download_weights(app_name: str, model: str, sdk: Any = None) -> dict[str, str]:
-    """Fill the deployed app's weights Volume so the first render skips the download."""
-    from pippa_cli.backends.modal_backend import ModalBackend
-
-    backend = ModalBackend(app_name=app_name, class_name="LTX", sdk=sdk)
-    return backend.download(model)

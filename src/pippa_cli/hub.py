@@ -9,6 +9,7 @@ warning: an outage must not stop a render of a model that is already cached.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -51,6 +52,7 @@ def _offline() -> bool:
 
 def check_model(
     source: ModelSource,
+    report: Callable[[str], None] | None = None,
     *,
     timeout: float = HUB_TIMEOUT_S,
     transport: httpx.BaseTransport | None = None,
@@ -59,10 +61,14 @@ def check_model(
     LTX-Video pipeline; return a warning if it could not be asked; None when all is well.
 
     Presets and local directories are not checked (pippa's own pins, or checked already).
+    `report("checking")` is called when the Hub is asked.
     """
     if source.is_local_dir or source.label == source.defaults.name or _offline():
         return None
     import httpx
+
+    if report:
+        report("checking")
 
     revision = source.revision or "main"
     headers = {"user-agent": "pippa"}

@@ -16,6 +16,8 @@ import traceback as traceback_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pippa_cli.errors import BackendError
+
 # What went wrong, as the client explains it (see `explain`).
 LOAD = "load"  # the model could not be loaded
 WEIGHTS_MISSING = "weights_missing"  # the model is not in the app's weights cache
@@ -54,10 +56,15 @@ def from_exception(exc: BaseException, category: str = RENDER) -> RemoteFailure:
         return exc
     kind = type(exc).__name__
     message = " ".join(str(exc).split())[:_MAX_MESSAGE]
-    if kind == "OutOfMemoryError" or "out of memory" in message.lower():
-        category = OUT_OF_MEMORY
     text = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
-    return RemoteFailure(kind, message, category, text[-_MAX_TRACEBACK:])
+    return RemoteFailure(kind, message, categorize(kind, message, category), text[-_MAX_TRACEBACK:])
+
+
+def categorize(kind: str, message: str, category: str = RENDER) -> str:
+    """`category`, unless the failure is running out of (GPU) memory, whatever the stage."""
+    if kind == "OutOfMemoryError" or "out of memory" in message.lower():
+        return OUT_OF_MEMORY
+    return category
 
 
 @contextmanager
@@ -73,13 +80,24 @@ def reported_as(category: str) -> Iterator[None]:
         raise from_exception(exc, category) from None
 
 
-def explain(failure: RemoteFailure, model: str | None = None) -> tuple[str, str]:
+def as_error(
+    failure: RemoteFailure, model: str | None = None, where: str = "on Modal"
+) -> BackendError:
+    """The error a user reads for a failure in the container (`where` it happened);
+    its remote traceback goes along for --debug."""
+    message, hint = _explain(failure, model, where)
+    error = BackendError(message, hint)
+    error.details = failure.traceback or None
+    return error
+
+
+def _explain(failure: RemoteFailure, model: str | None, where: str) -> tuple[str, str]:
     """(message, hint) for a user, by what went wrong."""
     what = f"{failure.kind}: {failure.message}" if failure.message else failure.kind
     label = model or "the model"
     if failure.category == OUT_OF_MEMORY:
         return (
-            f"the render ran out of GPU memory on Modal: {what}",
+            f"the render ran out of GPU memory {where}: {what}",
             "Render a smaller size or a shorter clip, or deploy a larger GPU "
             "(pippa deploy --gpu H100).",
         )
@@ -90,7 +108,7 @@ def explain(failure: RemoteFailure, model: str | None = None) -> tuple[str, str]
         )
     if failure.category == LOAD:
         return (
-            f"could not load {label} on Modal: {what}",
+            f"could not load {label} {where}: {what}",
             "Check --model (a preset, owner/name[@revision] on Hugging Face); "
             "`pippa deploy` updates the app.",
         )
@@ -106,6 +124,6 @@ def explain(failure: RemoteFailure, model: str | None = None) -> tuple[str, str]
             "GPU type: pippa deploy --gpu A100-80GB.",
         )
     return (
-        f"the render failed on Modal: {what}",
+        f"the render failed {where}: {what}",
         "Run with --debug to see the remote traceback.",
     )

@@ -33,11 +33,8 @@ class LocalBackend:
         except ImportError as exc:
             raise BackendError(f"local rendering needs {exc.name}", _NEEDS_EXTRA) from None
         warnings = [] if torch.cuda.is_available() else [_cpu_warning()]
-        key = (source.location, source.revision)
-        if key not in self._pipelines and source.label != source.defaults.name:
-            if report:
-                report("checking")
-            warning = check_model(source)
+        if (source.location, source.revision) not in self._pipelines:  # loaded: it exists
+            warning = check_model(source, report)
             if warning:
                 warnings.append(warning)
         return warnings

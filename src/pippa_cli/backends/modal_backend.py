@@ -16,7 +16,13 @@ from pippa_cli import __version__
 from pippa_cli.errors import BackendError, UsageError
 from pippa_cli.ltx import ProgressCallback, RenderRequest
 from pippa_cli.presets import ModelSource
-from pippa_cli.remote_errors import OUT_OF_MEMORY, RENDER, RemoteFailure, explain
+from pippa_cli.remote_errors import (
+    RENDER,
+    RemoteFailure,
+    as_error,
+    categorize,
+    from_exception,
+)
 
 if TYPE_CHECKING:
     from pippa_cli.deployment import Deployment
@@ -180,13 +186,8 @@ class ModalBackend:
             )
         if not self.sdk.has_credentials():
             raise no_credentials()
-        warnings = []
-        if source.label != source.defaults.name:
-            if report:
-                report("checking")
-            warning = check_model(source)
-            if warning:
-                warnings.append(warning)
+        warning = check_model(source, report)
+        warnings = [warning] if warning else []
         deployment = self.deployment(report)
         reason = deployment.cannot_render(RenderRequest.field_names())
         if reason is not None:
@@ -217,7 +218,7 @@ class ModalBackend:
                 self.sdk.lookup(self.app_name, self.class_name)
                 return self.sdk.deployments_dict().get(app_key(self.app_name), None)
 
-        deployment = Deployment.from_record(bounded(ask, "connecting to Modal"))
+        deployment = Deployment.from_record(self._ask(ask, "connecting to Modal"))
         if deployment is None:
             raise BackendError(
                 f"the Modal app {self.app_name!r} has no pippa version record (deployed by an "
@@ -241,7 +242,7 @@ class ModalBackend:
             with self._errors():
                 return self.sdk.deployments_dict().get(key, None)
 
-        record = bounded(cached, "reading the weights cache")
+        record = self._ask(cached, "reading the weights cache")
         if not isinstance(record, dict):
             if report:
                 report("downloading")
@@ -256,10 +257,7 @@ class ModalBackend:
             with self._errors():
                 fetched = self.sdk.function(self.app_name, "download_weights").remote(model=model)
         except RemoteFailure as failure:
-            message, hint = explain(failure, model)
-            error = BackendError(message.replace("on Modal", "while downloading on Modal"), hint)
-            error.details = failure.traceback or None
-            raise error from None
+            raise as_error(failure, model, "while downloading on Modal") from None
         return dict(fetched)
 
     # --- a render --------------------------------------------------------------------------
@@ -329,7 +327,7 @@ class ModalBackend:
             with self._errors():
                 self.sdk.function_call(call_id).cancel()
 
-        bounded(stop, "cancelling the job")
+        self._ask(stop, "cancelling the job")
 
     def _ended(self, exc: BaseException) -> RemoteState:
         """The state for what `get` raised; raises ModalUnavailable if Modal was not asked."""
@@ -339,8 +337,15 @@ class ModalBackend:
         status = "expired" if isinstance(error, ResultExpired) else "failed"
         return RemoteState(status=status, error=error)
 
+    def _ask(self, work: Callable[[], T], what: str) -> T:
+        """A bounded Modal RPC (`bounded`); an answer means Modal is reachable for now."""
+        answer = bounded(work, what)
+        self._last_contact = time.monotonic()
+        return answer
+
     def _ensure_reachable(self) -> None:
-        """Within CONNECT_TIMEOUT_S, make sure Modal answers at all (once in a while)."""
+        """Within CONNECT_TIMEOUT_S, make sure Modal answers at all, unless it answered
+        within the last RECHECK_S (a generate has just read the deployment record)."""
         if time.monotonic() - self._last_contact < RECHECK_S:
             return
 
@@ -348,13 +353,12 @@ class ModalBackend:
             try:
                 self.sdk.lookup(self.app_name, self.class_name)
             except Exception as exc:
-                error = explain_modal_error(exc, self.app_name)
-                if isinstance(error, ModalUnavailable) or not _is_modal_error(exc):
-                    raise _unavailable(exc) from exc
+                error = call_error(exc, self.app_name)
+                if isinstance(error, ModalUnavailable):
+                    raise error from exc
                 # NotFoundError and the like: Modal answered; the call will say more.
 
-        bounded(probe, "connecting to Modal")
-        self._last_contact = time.monotonic()
+        self._ask(probe, "connecting to Modal")
 
     def _progress(self, call_id: str) -> RemoteState:
         try:
@@ -429,22 +433,11 @@ def call_error(exc: BaseException, app_name: str, model: str | None = None) -> B
     (BackendError), or ModalUnavailable when Modal could not be asked."""
     if not _is_call_outcome(exc):
         return _unavailable(exc)
-    if isinstance(exc, RemoteFailure):
-        message, hint = explain(exc, model)
-        error = BackendError(message, hint)
-        error.details = exc.traceback or None
-        return error
     if _is_modal_error(exc):
         return explain_modal_error(exc, app_name)
-    # A builtin or foreign exception from an app that did not convert it (an older pippa):
-    # still the call's failure, never "could not reach Modal" or "still running".
-    from pippa_cli.remote_errors import from_exception
-
-    failure = from_exception(exc)
-    message, hint = explain(failure, model)
-    error = BackendError(message, hint)
-    error.details = failure.traceback or None
-    return error
+    # RemoteFailure, or a builtin or foreign exception from an app that did not convert it
+    # (an older pippa): still the call's failure, never "could not reach Modal".
+    return as_error(from_exception(exc), model)
 
 
 def _is_modal_error(exc: BaseException) -> bool:
@@ -469,12 +462,7 @@ def _undeserializable(exc: BaseException) -> RemoteFailure | None:
     last = heads[-1]
     kind = last.group(1).rsplit(".", 1)[-1]
     message = " ".join((last.group(2) + remote[last.end() :]).split())
-    from pippa_cli.remote_errors import from_exception
-
-    category = from_exception(RuntimeError(message)).category
-    if kind == "OutOfMemoryError":
-        category = OUT_OF_MEMORY
-    return RemoteFailure(kind, message, category, text)
+    return RemoteFailure(kind, message, categorize(kind, message), text)
 
 
 _EXCEPTION_LINE = re.compile(
@@ -553,9 +541,6 @@ def explain_modal_error(exc: BaseException, app_name: str) -> BackendError:
         return BackendError("the call was cancelled on Modal", "Nothing was saved.")
     failure = _undeserializable(exc)
     if failure is not None:
-        message, hint = explain(failure)
-        error = BackendError(message, hint)
-        error.details = failure.traceback
-        return error
+        return as_error(failure)
     message = _first_line(exc) or type(exc).__name__
     return BackendError(f"the render failed on Modal: {message}", "See `pippa status` for details.")

@@ -59,8 +59,8 @@ def deploy(
     for any option not given. The app has no web endpoint; only your own authenticated
     pippa can call it.
     """
+    from pippa_cli.backends.modal_backend import ModalBackend
     from pippa_cli.deploy import deploy as run_deploy
-    from pippa_cli.deploy import download_weights
     from pippa_cli.errors import UsageError
     from pippa_cli.output import Output
     from pippa_cli.presets import resolve_model
@@ -93,7 +93,8 @@ def deploy(
     for model in download or []:
         out.info(f"Downloading {model} weights into the app's cache (once, on a CPU)...")
         # The exact repo and revision this pippa means, as generate asks for it.
-        fetched = download_weights(settings.modal_app, resolve_model(model).remote_label)
+        backend = ModalBackend(settings.modal_app, settings.modal_class)
+        fetched = backend.download(resolve_model(model).remote_label)
         out.info(f"{model}: {fetched.get('location')} at commit {fetched.get('commit')}")
     out.info('Deployed. Try: pippa generate "a red fox in snow"')
     out.data(settings.modal_app)
