@@ -91,6 +91,16 @@ def modal_lookup_raises(monkeypatch: pytest.MonkeyPatch, error: Exception) -> li
     return looked_up
 
 
+def app_lookup_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modal's app lookup finds the app (it needs Modal's servers)."""
+
+    class Deployed:
+        def hydrate(self) -> None:
+            return None
+
+    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+
+
 # --- nothing set up --------------------------------------------------------------------------
 
 
@@ -279,11 +289,7 @@ def test_modal_unreachable_is_a_warning(modal_credentials: None, monkeypatch: py
 
 
 def test_app_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
-    class Deployed:
-        def hydrate(self) -> None:
-            return None
-
-    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+    app_lookup_succeeds(monkeypatch)
 
     result = doctor("--json")
 
@@ -314,11 +320,7 @@ def test_an_app_deployed_by_another_pippa_is_a_warning(
     else:
         del modal_credentials["app:pippa"]
 
-    class Deployed:
-        def hydrate(self) -> None:
-            return None
-
-    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+    app_lookup_succeeds(monkeypatch)
 
     result = doctor("--json")
 
@@ -353,11 +355,7 @@ def test_one_backend_that_can_render_is_enough(
 
     monkeypatch.setitem(sys.modules, "torch", None)
 
-    class Deployed:
-        def hydrate(self) -> None:
-            return None
-
-    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+    app_lookup_succeeds(monkeypatch)
 
     result = doctor("--json")
 

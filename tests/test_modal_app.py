@@ -149,16 +149,16 @@ def _request(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def _call_local(model: str, request: dict[str, Any], times: int = 1) -> list[BaseException | bytes]:
-    """`LTX(model=...).generate.local(request)` `times` times on one instance (one container:
-    its enter hooks run once)."""
+def _call_local(model: str, *requests: dict[str, Any]) -> list[BaseException | bytes]:
+    """`LTX(model=...).generate.local(request)` for each request, on one instance (one
+    container: its enter hooks run once); what each returned or raised."""
     from pippa_cli.modal_app.app import LTX
 
     instance = LTX(model=model)
     outcomes: list[BaseException | bytes] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for _ in range(times):
+        for request in requests:
             try:
                 outcomes.append(instance.generate.local(request))
             except BaseException as exc:
@@ -169,7 +169,7 @@ def _call_local(model: str, request: dict[str, Any], times: int = 1) -> list[Bas
 def test_a_model_never_downloaded_fails_every_call_without_crashing(tmp_path: Path):
     from pippa_cli.remote_errors import WEIGHTS_MISSING, RemoteFailure
 
-    first, second = _call_local("someone/never-downloaded", _request(), times=2)
+    first, second = _call_local("someone/never-downloaded", _request(), _request())
 
     for outcome in (first, second):  # the container lives on and answers each call
         assert isinstance(outcome, RemoteFailure)
@@ -197,23 +197,14 @@ def test_a_broken_checkpoint_is_a_load_failure(tiny_model: Path, tmp_path: Path)
 
 @pytest.mark.slow
 def test_a_render_failure_and_a_foreign_request(tiny_model: Path):
-    from pippa_cli.modal_app.app import LTX
     from pippa_cli.remote_errors import RENDER, REQUEST, RemoteFailure
 
-    instance = LTX(model=str(tiny_model))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        outcomes = []
-        for request in (
-            _request(width=100),  # diffusers: not a multiple of 32
-            _request(image_bytes="...", lora="owner/style"),  # fields this app does not know
-            _request(),
-        ):
-            try:
-                outcomes.append(instance.generate.local(request))
-            except RemoteFailure as exc:
-                outcomes.append(exc)
-    odd_size, newer_client, fine = outcomes
+    odd_size, newer_client, fine = _call_local(
+        str(tiny_model),
+        _request(width=100),  # diffusers: not a multiple of 32
+        _request(image_bytes="...", lora="owner/style"),  # fields this app does not know
+        _request(),
+    )
 
     assert isinstance(odd_size, RemoteFailure) and odd_size.category == RENDER
     assert odd_size.kind == "ValueError" and "32" in odd_size.message
