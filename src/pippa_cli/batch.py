@@ -24,6 +24,7 @@ from pippa_cli.history import History, Job
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS
 from pippa_cli.spec import GenerateSpec, build_spec, sidecar_path, slugify
+from pippa_cli.text import visible
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -345,6 +346,7 @@ class BatchProgress:
     def say(self, message: str) -> None:
         if self.out.quiet:
             return
+        message = visible(message, multiline=True)
         with self._lock:
             if self._progress is not None:
                 self._progress.console.print(message, markup=False, highlight=False)
@@ -362,7 +364,8 @@ class LineProgress:
         self.task: TaskID | None = None
         from rich.markup import escape
 
-        label = escape(f"{self.number:>4} {item.line.prompt[:28]}")  # prompts are not markup
+        # Prompts are neither markup nor terminal codes.
+        label = escape(visible(f"{self.number:>4} {item.line.prompt[:28]}"))
         if batch._progress is not None:
             with batch._lock:
                 self.task = batch._progress.add_task(label, total=None, detail="waiting")

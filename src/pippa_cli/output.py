@@ -1,15 +1,19 @@
 """Everything pippa shows: data on stdout, progress/warnings/errors on stderr.
 
 Commands say what happened; this module decides how it looks. Rich styling and live
-progress appear only where stderr is a terminal (rich honours NO_COLOR itself).
+progress appear only where stderr is a terminal (rich honours NO_COLOR itself). Every line
+passes through `text.visible` on its way out: no control sequence or secret reaches the
+terminal, whatever a server or a model said.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from pippa_cli.text import json_dumps, visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,6 +24,7 @@ class Output:
         self.quiet = quiet
         self.json_mode = json_mode
         self._warned: set[str] = set()
+        self.stdout_closed = False
 
     @cached_property
     def err(self) -> Console:
@@ -32,11 +37,22 @@ class Output:
 
     # stdout: data only -------------------------------------------------------------
     def data(self, text: str) -> None:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        """One line (or several) of data; a reader that went away ends output quietly."""
+        if self.stdout_closed:
+            return
+        try:
+            sys.stdout.write(visible(text, multiline=True) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `pippa status --json | head`: the reader has what it wanted. The rest of the
+            # command (a render being saved) goes on; stdout goes nowhere from now on.
+            self.stdout_closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
     def data_json(self, obj: Any) -> None:
-        self.data(json.dumps(obj, ensure_ascii=False, default=str))
+        self.data(json_dumps(obj))
 
     # stderr ------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -59,7 +75,7 @@ class Output:
     def _say(self, message: str, style: str) -> None:
         from rich.text import Text
 
-        self.err.print(Text(message, style=style))
+        self.err.print(Text(visible(message, multiline=True), style=style))
 
 
 def stderr_console() -> Console:
@@ -83,7 +99,7 @@ def report_error(message: str, hint: str | None = None, console: Console | None 
 
     console = console or stderr_console()
     line = Text("Error: ", style="bold red")
-    line.append(message)
+    line.append(visible(message, multiline=True))
     console.print(line)
     if hint:
-        console.print(Text(hint, style="dim"))
+        console.print(Text(visible(hint, multiline=True), style="dim"))

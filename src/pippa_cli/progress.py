@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pippa_cli.output import Output
+from pippa_cli.text import visible
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -91,7 +92,9 @@ class StageProgress:
     def note(self, message: str) -> None:
         """A line above the live display (or a plain line)."""
         if self._progress is not None:
-            self._progress.console.print(message, markup=False, highlight=False)
+            self._progress.console.print(
+                visible(message, multiline=True), markup=False, highlight=False
+            )
         else:
             self.out.info(message)
 

@@ -48,9 +48,12 @@ def _print_traceback_if_debug(details: str | None = None) -> None:
     if debug_enabled():
         import traceback
 
-        traceback.print_exc(file=sys.stderr)
+        from pippa_cli.text import visible
+
+        text = traceback.format_exc()
         if details:
-            sys.stderr.write("\nRemote traceback (on Modal):\n" + details.rstrip() + "\n")
+            text += "\nRemote traceback (on Modal):\n" + details.rstrip() + "\n"
+        sys.stderr.write(visible(text, multiline=True))
 
 
 def _details_of_cause(exc: BaseException) -> str | None:

@@ -149,6 +149,7 @@ def _watch_owner(job: Job, history: History, out: Output) -> Job:
 
 def _list_jobs(history: History, out: Output, limit: int, status_filter: str | None) -> None:
     from pippa_cli.jobs import mark_if_orphaned
+    from pippa_cli.text import visible
 
     jobs = [mark_if_orphaned(j, history) for j in history.list(limit, status_filter)]
     if out.json_mode:
@@ -173,7 +174,7 @@ def _list_jobs(history: History, out: Output, limit: int, status_filter: str | N
     if not sys.stdout.isatty():
         # Piped: whole values, tab-separated, one job a line (--json for more).
         for row in (header, *rows):
-            out.data("\t".join(value.replace("\t", " ") for value in row))
+            out.data("\t".join(visible(value) for value in row))
         return
     from rich.console import Console
     from rich.table import Table
@@ -192,11 +193,14 @@ def _list_jobs(history: History, out: Output, limit: int, status_filter: str | N
             min_width=8 if squeeze else widest,
         )
     for row in rows:
-        table.add_row(*(Text(value) for value in row))  # prompts are not markup
+        # Prompts and errors are neither markup nor terminal codes.
+        table.add_row(*(Text(visible(value)) for value in row))
     Console(highlight=False).print(table)
 
 
 def _print_job(job: Job, out: Output) -> None:
+    from pippa_cli.text import visible
+
     fields = [
         ("task_id", job.task_id),
         ("status", job.status),
@@ -217,7 +221,7 @@ def _print_job(job: Job, out: Output) -> None:
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         if value:
-            out.data(f"{name.ljust(width)}  {value}")
+            out.data(f"{name.ljust(width)}  {visible(value)}")
 
 
 def _age(created_at: str) -> str:
