@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from pippa_cli.batch_input import BatchLine, LineError
 from pippa_cli.customization import FIELDS, Customization
 from pippa_cli.errors import PippaError, UsageError
-from pippa_cli.generation import CancelledElsewhere, Interrupted, execute_job
+from pippa_cli.generation import (
+    CancelledElsewhere,
+    Interrupted,
+    _signals_as_exceptions,
+    _Terminated,
+    execute_job,
+)
 from pippa_cli.history import History, Job
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS
@@ -229,25 +235,27 @@ def run_batch(
             finally:
                 display.done(line_progress)
 
+        def on_interrupt(terminated: bool) -> None:
+            if terminated:  # nobody to ask: jobs on Modal keep running, as for one clip
+                keep["running"] = True
+            elif interactive and not keep["running"] and not out.json_mode:
+                from pippa_cli.generation import ask_keep_running
+
+                keep["running"] = ask_keep_running(display, out, "the jobs in flight")
+
         try:
-            if backend.name == "local":
-                # One GPU: one clip at a time, in this thread so Ctrl-C reaches the render.
-                for item in todo:
-                    result = work(item)
-                    record(result)
-                    if result.stops_batch:
-                        summary.interrupted = True
-                        break
-            else:
-
-                def on_interrupt() -> None:
-                    if interactive and not keep["running"] and not out.json_mode:
-                        from pippa_cli.generation import ask_keep_running
-
-                        keep["running"] = ask_keep_running(display, out, "the jobs in flight")
-
-                _fan_out(todo, work, record, stop, concurrency, on_interrupt)
-        except KeyboardInterrupt:
+            with _signals_as_exceptions():  # SIGTERM/SIGHUP end a batch like Ctrl-C
+                if backend.name == "local":
+                    # One GPU: one clip at a time, in this thread so Ctrl-C reaches it.
+                    for item in todo:
+                        result = work(item)
+                        record(result)
+                        if result.stops_batch:
+                            summary.interrupted = True
+                            break
+                else:
+                    _fan_out(todo, work, record, stop, concurrency, on_interrupt)
+        except (KeyboardInterrupt, _Terminated):
             summary.interrupted = True
     done = {r.line for r in summary.results}
     for item in todo:
@@ -264,7 +272,7 @@ def _fan_out(
     record: Callable[[LineResult], None],
     stop: threading.Event,
     concurrency: int,
-    on_interrupt: Callable[[], None],
+    on_interrupt: Callable[[bool], None],
 ) -> None:
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pippa-batch")
     pending: set[Future[LineResult]] = {pool.submit(work, item) for item in todo}
@@ -273,10 +281,10 @@ def _fan_out(
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 record(future.result())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated) as exc:
         # Stop submitting; running workers see `stop` and cancel (or keep) their jobs.
         try:
-            on_interrupt()
+            on_interrupt(isinstance(exc, _Terminated))
         finally:
             stop.set()
         for future in pending:

@@ -103,6 +103,13 @@ def check_groq(settings: Settings) -> Check:
             "GROQ_API_KEY is not set: prompts are used as written, without enhancement",
             "Get a key at https://console.groq.com/keys and export GROQ_API_KEY.",
         )
+    if settings.groq_key_problem is not None:
+        return Check(
+            "groq",
+            ERROR,
+            f"GROQ_API_KEY is malformed ({settings.groq_key_problem})",
+            "Copy the key again from https://console.groq.com/keys (gsk_ and letters).",
+        )
 
     def ask() -> None:
         import groq
@@ -272,5 +279,8 @@ def _with_timeout(work: Callable[[], None]) -> BaseException | None:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
+    from pippa_cli.redaction import redact
+
+    # Redacted before it is cut: a cut key would no longer match its value.
+    text = redact(str(error)).strip().splitlines()
     return text[0][:160] if text else type(error).__name__

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from pippa_cli.errors import UsageError
-from pippa_cli.text import fold_whitespace, has_control_chars
+from pippa_cli.text import fold_whitespace, has_control_chars, strip_controls
 
 # The seed's limit on user prompts.
 MAX_PROMPT_CHARS = 500
+# stdin is read up to this much: a prompt is at most 500 characters, with generous room
+# for whitespace (which is folded); more means the wrong thing was piped in.
+MAX_STDIN_BYTES = 64 * 1024
 
 
 def validate_prompt(text: str, *, where: str = "the prompt") -> str:
@@ -18,7 +21,10 @@ def validate_prompt(text: str, *, where: str = "the prompt") -> str:
             f"{where} contains control characters",
             "Remove them; newlines and tabs are fine.",
         )
-    prompt = fold_whitespace(text)
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+        raise UsageError(f"{where} is not valid UTF-8", "Convert it to UTF-8, e.g. with iconv.")
+    # Bidi controls mean nothing to a video model and could disguise the prompt when shown.
+    prompt = fold_whitespace(strip_controls(text))
     if not prompt:
         raise UsageError(f"{where} is empty", "Describe the video in a sentence.")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -29,16 +35,24 @@ def validate_prompt(text: str, *, where: str = "the prompt") -> str:
     return prompt
 
 
-def read_prompt(argument: str | None, stdin: BinaryIO, stdin_is_tty: bool) -> str:
+def read_prompt(
+    argument: str | None, stdin: BinaryIO, stdin_is_tty: bool, command: str = "enhance"
+) -> str:
     """The prompt from the argument, or from stdin for `-` or no argument with a pipe."""
     if argument is not None and argument != "-":
         return validate_prompt(argument)
     if argument is None and stdin_is_tty:
         raise UsageError(
             "no prompt given",
-            'Pass it as an argument (pippa enhance "a red fox") or pipe it in.',
+            f'Pass it as an argument (pippa {command} "a red fox") or pipe it in.',
         )
-    data = stdin.read()
+    data = stdin.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise UsageError(
+            f"stdin holds more than {MAX_STDIN_BYTES // 1024} KiB; a prompt is at most "
+            f"{MAX_PROMPT_CHARS} characters",
+            "Pipe in one prompt; for a list use --from-file.",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

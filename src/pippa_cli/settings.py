@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pippa_cli.redaction import register
+
 DEFAULT_ENHANCE_MODEL = "meta-llama/llama-4-scout-17b-16e-instruct"
 
 
@@ -51,7 +53,21 @@ class Settings(BaseSettings):
         if self.groq_api_key is None:
             return None
         value = self.groq_api_key.get_secret_value().strip()
+        # A key from .env is not in the environment: register it so it is never shown.
+        register(value)
         return value or None
+
+    @property
+    def groq_key_problem(self) -> str | None:
+        """Why the key cannot be a Groq key (it would fail as an HTTP header), if it can't."""
+        key = self.groq_key
+        if key is None:
+            return None
+        if not key.isascii():
+            return "it contains a non-ASCII character"
+        if any(not char.isprintable() or char.isspace() for char in key):
+            return "it contains a space, a line break or a control character"
+        return None
 
 
 def load_settings(**overrides: Any) -> Settings:

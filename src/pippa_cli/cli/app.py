@@ -17,6 +17,10 @@ from pippa_cli.errors import PippaError
 class PippaGroup(TyperGroup):
     """One place that reports every error the same way (modal's cli/_suggest.py style)."""
 
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        _refuse_undecodable(sys.argv[1:] if args is None else list(args))
+        return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:
         from typer._click.exceptions import ClickException
 
@@ -42,6 +46,21 @@ class PippaGroup(TyperGroup):
                 "Run again with --debug for the full traceback, and report it if it persists.",
             )
             raise typer.Exit(1) from None
+
+
+def _refuse_undecodable(args: list[str]) -> None:
+    """Bytes that are not UTF-8 in an argument (`pippa enhance $'fox \\xff'`) arrive as
+    lone surrogates: a usage error before anything runs, not a garbled prompt or path."""
+    for number, arg in enumerate(args, start=1):
+        if any(0xD800 <= ord(char) <= 0xDFFF for char in arg):
+            from pippa_cli.output import report_error
+            from pippa_cli.text import visible
+
+            report_error(
+                f"argument {number} ({visible(arg)}) is not valid UTF-8",
+                "Pass text and file names as UTF-8; convert a file name with convmv or rename it.",
+            )
+            raise SystemExit(2)
 
 
 def _print_traceback_if_debug(details: str | None = None) -> None:

@@ -154,7 +154,7 @@ def generate(
     customization = Customization.create(
         style=style, camera_angle=camera_angle, lighting=lighting, movement=movement, mood=mood
     )
-    text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
+    text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty(), command="generate")
     settings = load_settings(
         enhance_model=enhance_model, enhance_timeout=enhance_timeout, backend=backend, model=model
     )

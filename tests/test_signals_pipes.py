@@ -1,0 +1,138 @@
+"""How pippa ends when the world around it does: a batch terminated by SIGTERM or SIGHUP,
+a reader that closes stdout early."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pippa_cli.history import History, new_job
+from tests.fixtures_ltx import small_args
+from tests.modal_standin import pippa_process
+
+TERMINATIONS = [signal.SIGTERM, signal.SIGHUP]
+
+
+def _wait(predicate, proc: subprocess.Popen, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"pippa ended before {what}: {proc.communicate()}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"never saw {what}")
+
+
+@pytest.mark.parametrize("signum", TERMINATIONS, ids=["SIGTERM", "SIGHUP"])
+def test_a_terminated_local_batch_records_its_job_and_prints_its_summary(
+    signum: int, tiny_model: Path, tmp_path: Path
+):
+    source = tmp_path / "slow.txt"
+    source.write_text("a slow fox\na slow owl\na slow cat\n")
+    out_dir = tmp_path / "clips"
+    out_dir.mkdir()
+    command = [sys.executable, "-m", "pippa_cli", "generate", "--from-file", str(source)]
+    command += ["--output-dir", str(out_dir), "--no-enhance"]
+    command += small_args(tiny_model, duration=10, steps=50, seed=1)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    history = Path(os.environ["PIPPA_HOME"]) / "history.db"
+
+    def denoising():
+        jobs = History(history).list() if history.exists() else []
+        return jobs and jobs[0].stage == "denoising"
+
+    try:
+        _wait(denoising, proc, "the first clip denoising")
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "Done 0, failed 0, skipped 0 (already complete), cancelled 3" in stderr
+    jobs = History(history).list()
+    assert [(j.status, j.error) for j in jobs] == [("failed", "interrupted (terminated)")]
+    assert [p for p in out_dir.iterdir() if p.suffix == ".mp4"] == []
+
+
+@pytest.mark.parametrize("signum", TERMINATIONS, ids=["SIGTERM", "SIGHUP"])
+def test_a_terminated_modal_batch_leaves_its_paid_jobs_running_and_findable(
+    signum: int, tmp_path: Path
+):
+    source = tmp_path / "p.txt"
+    source.write_text("one fox\ntwo owls\nthree cats\n")
+    record = tmp_path / "record.json"
+    proc = pippa_process(
+        "generate",
+        "--from-file",
+        str(source),
+        "--output-dir",
+        str(tmp_path),
+        "--no-enhance",
+        "--concurrency",
+        "2",
+        record=record,
+    )
+
+    def two_submitted():
+        jobs = [j for j in History.open_default().list() if j.remote_call_id]
+        return len(jobs) == 2
+
+    try:
+        _wait(two_submitted, proc, "two jobs on Modal", timeout=30)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+        assert stdout == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "left running on Modal 2" in stderr
+    assert json.loads(record.read_text())["cancelled"] == []  # paid jobs are not thrown away
+    jobs = [j for j in History.open_default().list() if j.remote_call_id]
+    assert {(j.status, j.pid) for j in jobs} == {("running", None)}  # `status --wait` works
+    for job in jobs:
+        assert f"pippa status {job.task_id[:8]} --wait" in stderr
+
+
+def _many_jobs(count: int) -> None:
+    history = History.open_default()
+    for index in range(count):
+        history.add(new_job(f"a fox number {index} " + "in deep snow " * 20, "modal"))
+
+
+@pytest.mark.parametrize("args", [["status", "--json"], ["status"]], ids=["json", "table"])
+def test_a_reader_that_stops_early_ends_pippa_quietly(args: list[str]):
+    _many_jobs(400)  # far more than a pipe holds, so pippa is still writing at close
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pippa_cli", *args, "--limit", "400"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    stderr = proc.stderr.read()
+    proc.wait(timeout=60)
+
+    assert first.strip()
+    assert stderr == b"", stderr.decode()
+    assert proc.returncode == 0

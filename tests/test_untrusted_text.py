@@ -1,0 +1,388 @@
+"""Text pippa did not write: LLM answers, server errors, arguments and stdin it cannot trust.
+
+The real groq SDK talks to a local Groq-compatible server (tests/groq_server.py) that
+answers with terminal control sequences, secrets, megabytes of whitespace, 401s and 429s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pippa_cli.cli.app import app
+from pippa_cli.enhance import MAX_ANSWER_CHARS, clean_llm_output
+from pippa_cli.history import History
+from pippa_cli.text import json_dumps, strip_controls, visible
+from tests.groq_server import FAKE_KEY, GroqServer, completion_response, status_response
+
+# Control sequences an answer may carry: what each would do to a terminal.
+HOSTILE = {
+    "osc-title": "\x1b]0;pwned\x07",
+    "osc-st": "\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\",
+    "csi-clear": "\x1b[2J\x1b[H",
+    "csi-color": "\x1b[31;1m",
+    "c1-csi": "\x9b2J",
+    "c1-osc": "\x9d0;pwned\x9c",
+    "bel-bs-del": "\x07\x08\x7f",
+    "nul": "\x00",
+    "c1-nel": "\x85",
+    "bidi-rlo": "\u202e",
+    "bidi-isolate": "\u2066\u2069",
+}
+# Any of these left raw in output means a terminal may act on it.
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def run(*args: str, input: str | bytes | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def process(*args: bytes | str, input: bytes = b"", timeout: float = 60):
+    return subprocess.run(
+        [sys.executable, "-m", "pippa_cli", *args],
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )
+
+
+# --- control sequences ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sequence", HOSTILE.values(), ids=HOSTILE.keys())
+def test_enhanced_prompt_is_cleaned_of_every_control_and_bidi_character(
+    groq: GroqServer, sequence: str
+):
+    groq.answer(f"A red fox{sequence} trots through fresh snow at dawn.{sequence}")
+
+    result = run("enhance", "a red fox")
+    as_json = run("enhance", "a red fox", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert not RAW.search(result.stdout)
+    assert "\x1b" not in result.stdout and "pwned" not in result.stdout.replace("\\", "")
+    assert "trots through fresh snow at dawn." in result.stdout
+    assert not RAW.search(as_json.stdout)
+    data = json.loads(as_json.stdout)
+    assert data["enhanced"] is True and not RAW.search(data["enhanced_prompt"])
+
+
+def test_foreign_text_reaches_neither_terminal_nor_history_raw(
+    groq: GroqServer, modal_standin, tmp_path: Path
+):
+    """An answer full of sequences renders (on the Modal stand-in); the history, `status`
+    ID, the status list (piped and --json) show and store no raw control character."""
+    groq.answer("".join(HOSTILE.values()) + "A red fox trots through snow." + HOSTILE["c1-osc"])
+    result = run("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"), "--json")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    stored = History.open_default().get(job["task_id"])
+
+    # The hyperlink's text ("link") is text; every sequence around it is gone.
+    assert stored.enhanced_prompt == "linkA red fox trots through snow."
+    sidecar = (tmp_path / "fox.json").read_text("utf-8")
+    assert not RAW.search(sidecar)
+    for args in (["status", job["task_id"][:8]], ["status"], ["status", "--json"]):
+        shown = run(*args)
+        assert shown.exit_code == 0, shown.output
+        assert not RAW.search(shown.stdout), args
+
+
+def test_remote_error_with_control_sequences_is_shown_escaped(
+    modal_standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An error message from Modal (the container's exception) is foreign text: the
+    `Error:` line shows its escape sequences as text, and `pippa status` does too."""
+    from tests.modal_results import remote_raise
+    from tests.modal_standin import Script
+
+    message = "CUDA \x1b]0;pwned\x07error\x1b[2J \u202egnp.exe\x9b31m"
+    modal_standin.script = Script(steps=1, outcome=remote_raise(RuntimeError(message)))
+
+    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
+
+    assert result.exit_code == 1
+    assert not RAW.search(result.stderr)
+    assert "\\x1b]0;pwned\\x07error" in result.stderr  # shown, not acted on
+    assert "\\u202egnp.exe" in result.stderr
+    for args in (["status"], ["status", "--json"]):
+        assert not RAW.search(run(*args).stdout)
+
+
+def test_visible_and_json_dumps_leave_nothing_a_terminal_acts_on():
+    text = "".join(HOSTILE.values()) + "\udcff\u2028"
+    assert not RAW.search(visible(text)) and "\n" not in visible("a\nb")
+    assert visible("a\nb", multiline=True) == "a\nb"
+    assert "\\xff" in visible(text)  # an undecodable byte from a file name
+    dumped = json_dumps({"x": text})
+    assert not RAW.search(dumped) and "\u2028" not in dumped
+    assert json.loads(dumped)["x"].startswith("\x1b]0;pwned")  # still the same data
+    assert not RAW.search(strip_controls(text)) and "pwned" not in strip_controls(text)
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        f"Authorization: Bearer {FAKE_KEY}",
+        f"api_key={FAKE_KEY}",
+        "key gsk_" + "A1b2C3d4" * 6,  # another Groq key, recognised by its shape
+    ],
+)
+def test_an_answer_quoting_a_key_never_shows_or_stores_it(
+    groq: GroqServer, echo: str, tmp_path: Path, modal_standin
+):
+    secret = echo.split()[-1].split("=")[-1]
+    groq.answer(f"A red fox trots through snow. {echo}")
+
+    shown = run("enhance", "a red fox", "--json")
+    made = run("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"))
+
+    assert shown.exit_code == 0 and made.exit_code == 0, made.output
+    assert secret not in shown.output and "[redacted]" in shown.stdout
+    stored = [tmp_path / "fox.json", *Path(os.environ["PIPPA_HOME"]).rglob("*")]
+    for path in [*stored, tmp_path / "fox.mp4"]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_doctor_never_echoes_a_key_from_an_error_body(
+    groq: GroqServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A server error body that quotes the Authorization header (cut at 160 characters by
+    doctor: the key is redacted before the cut, so no prefix of it shows either)."""
+    body = json.dumps({"error": {"message": "x" * 140 + f" Authorization: Bearer {FAKE_KEY}"}})
+    from werkzeug import Response
+
+    groq.server.expect_request("/openai/v1/models").respond_with_handler(
+        lambda _request: Response(body, status=418, content_type="application/json")
+    )
+
+    result = run("doctor", "--json")
+
+    assert FAKE_KEY not in result.output
+    assert FAKE_KEY[:10] not in result.output
+
+
+# --- the cost of cleaning -----------------------------------------------------------------
+
+
+def test_an_answer_too_long_or_one_endless_word_is_not_a_prompt(groq: GroqServer):
+    for answer in ("fox" * 34_000, " \n" * (MAX_ANSWER_CHARS // 2 + 10), "a" * 5_000):
+        groq.server.clear()
+        groq.answer(answer)
+        result = run("enhance", "a red fox", "--json")
+        data = json.loads(result.stdout)
+        assert data["enhanced"] is False, answer[:20]
+        assert data["enhanced_prompt"] == "a red fox"
+        assert "not a prompt" in data["warning"]
+
+
+def test_the_deadline_covers_cleaning_the_answer(groq: GroqServer, monkeypatch: pytest.MonkeyPatch):
+    import pippa_cli.enhance as enhance_module
+
+    release = threading.Event()
+    original = enhance_module.clean_llm_output
+
+    def slow_clean(text: str) -> str:
+        release.wait(30)
+        return original(text)
+
+    monkeypatch.setattr(enhance_module, "clean_llm_output", slow_clean)
+    groq.answer("A red fox trots through snow.")
+    try:
+        result = run("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
+    finally:
+        release.set()
+
+    data = json.loads(result.stdout)
+    assert data["enhanced"] is False
+    assert "did not answer within 0.5 s" in data["warning"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        " \t" * 15_000 + "\n",  # whitespace runs without a paragraph break
+        "the" + " " * 30_000 + "x",  # a label's words with whitespace between
+        "#" + " " * 30_000 + "a",  # a heading that never ends
+        '"' * 30_000,  # nested quotes
+        "```" + " " * 30_000,
+    ],
+    ids=["whitespace", "label", "heading", "quotes", "fence"],
+)
+def test_cleaning_is_linear_in_the_answer(answer: str):
+    """Each of these took minutes with the old patterns (quadratic backtracking); here a
+    generous bound only catches a return of that (figures: benchmarks/clean_answer.py)."""
+    from pippa_cli.deadline import call_with_deadline
+    from pippa_cli.enhance import NotAPrompt
+
+    def clean() -> None:
+        with contextlib.suppress(NotAPrompt):
+            clean_llm_output(answer)
+
+    call_with_deadline(clean, 20)
+
+
+# --- arguments and stdin ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [b"enhance", b"fox \xff"],
+        [b"enhance", b"a fox", b"--style", b"\xe9pique"],
+        [b"generate", b"a fox", b"-o", b"clip\xff.mp4"],
+        [b"generate", b"--from-file", b"list\xfe.txt"],
+    ],
+    ids=["prompt", "option", "output", "from-file"],
+)
+def test_an_argument_that_is_not_utf8_is_a_usage_error(groq: GroqServer, args: list[bytes]):
+    groq.answer("A fox.")
+    result = process(*args)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == b""
+    assert b"is not valid UTF-8" in result.stderr
+    assert b"Traceback" not in result.stderr
+    assert groq.requests == []
+    assert not Path(os.environ["PIPPA_HOME"]).exists()  # nothing was started
+
+
+@pytest.mark.parametrize("command", ["enhance", "generate"])
+def test_endless_stdin_is_refused_after_what_a_prompt_can_be(command: str):
+    producer = subprocess.Popen(["yes", "a red fox"], stdout=subprocess.PIPE)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pippa_cli", command, "-"],
+            stdin=producer.stdout,
+            capture_output=True,
+            timeout=60,
+            env=os.environ.copy(),
+        )
+    finally:
+        producer.kill()
+        producer.wait()
+    assert result.returncode == 2
+    assert b"stdin holds more than 64 KiB" in result.stderr
+
+
+def test_stdin_of_zeros_or_one_huge_line_is_refused():
+    with open("/dev/zero", "rb") as zeros:
+        result = subprocess.run(
+            [sys.executable, "-m", "pippa_cli", "enhance"],
+            stdin=zeros,
+            capture_output=True,
+            timeout=60,
+            env=os.environ.copy(),
+        )
+    assert result.returncode == 2
+    assert process("enhance", input=b"fox " * 20_000).returncode == 2
+
+
+def test_generate_without_a_prompt_names_generate_in_its_hint():
+    result = process("generate")  # stdin is not a terminal here: an empty pipe
+    tty = run("generate")  # CliRunner's stdin: not a tty either; check the hint text
+    assert result.returncode == 2 and tty.exit_code == 2
+    import io
+
+    from pippa_cli.errors import UsageError
+    from pippa_cli.prompt_input import read_prompt
+
+    with pytest.raises(UsageError) as raised:
+        read_prompt(None, io.BytesIO(), True, command="generate")
+    assert "pippa generate" in (raised.value.hint or "")
+
+
+# --- Groq's answers: deadline, rejected key, rate limits ----------------------------------
+
+
+def test_after_the_deadline_the_abandoned_request_stops_retrying(
+    groq: GroqServer, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "10")
+    slow_500 = status_response(500, {"retry-after-ms": "300"})
+
+    def answer(request):
+        time.sleep(0.2)
+        return slow_500(request)
+
+    groq.respond(answer)
+    result = run("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
+    assert "did not answer within 0.5 s" in json.loads(result.stdout)["warning"]
+    sent = len(groq.requests)
+
+    time.sleep(3)  # the SDK's 10 retries would go on for seconds
+
+    assert len(groq.requests) <= sent + 1  # at most the one already in flight
+
+
+def test_from_file_stops_at_a_rejected_key(groq: GroqServer, tmp_path: Path):
+    groq.answer_status(401)
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("".join(f"idea {i}\n" for i in range(40)))
+
+    result = run("enhance", "--from-file", str(ideas), "--concurrency", "4")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"idea {i}" for i in range(40)]
+    assert len(groq.requests) <= 4  # the ones already in flight when the 401 came
+    assert "rejected the API key" in result.stderr
+
+
+def test_from_file_backs_off_on_rate_limits(groq: GroqServer, tmp_path: Path):
+    groq.answer_status(429, {"retry-after-ms": "50"})
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("".join(f"idea {i}\n" for i in range(40)))
+
+    result = run("enhance", "--from-file", str(ideas), "--enhance-timeout", "30")
+
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 40
+    assert len(groq.requests) <= 8  # not 40 lines x 3 attempts
+    assert "rate limit" in result.stderr
+
+
+def test_a_rate_limit_that_clears_lets_the_list_go_on(groq: GroqServer, tmp_path: Path):
+    limited = status_response(429, {"retry-after-ms": "20"})
+    groq.respond(limited, completion_response("A fox runs through snow at dawn."))
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("".join(f"idea {i}\n" for i in range(6)))
+
+    result = run("enhance", "--from-file", str(ideas), "--concurrency", "1")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["A fox runs through snow at dawn."] * 6
+
+
+@pytest.mark.parametrize("key", ["gsk_abc\ndef1234567", "gsk_clé1234567890", "gsk_abc def1234567"])
+def test_a_malformed_key_is_reported_as_such_and_sends_nothing(
+    groq: GroqServer, monkeypatch: pytest.MonkeyPatch, key: str
+):
+    monkeypatch.setenv("GROQ_API_KEY", key)
+    groq.answer("A fox.")
+
+    result = run("enhance", "a red fox", "--json")
+    doctor = run("doctor", "--json")
+
+    assert json.loads(result.stdout)["warning"].startswith(
+        "prompt not enhanced: GROQ_API_KEY is malformed"
+    )
+    assert groq.requests == []
+    groq_check = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "groq")
+    assert groq_check["status"] == "error" and "malformed" in groq_check["message"]
+    for output in (result.output, doctor.output):
+        assert key not in output and key.split()[0] not in output.replace("[redacted]", "")
