@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from pippa_cli.errors import UsageError
 from pippa_cli.presets import LTX_PIPELINES, is_ltx_pipeline
+from pippa_cli.redaction import register
 
 if TYPE_CHECKING:
     import httpx
@@ -41,9 +42,11 @@ def hub_token() -> str | None:
     )
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except OSError:
+            saved = handle.read().strip() or None
+    except (OSError, ValueError):
         return None
+    register(saved)  # not in the environment, so redaction must be told
+    return saved
 
 
 def _offline() -> bool:

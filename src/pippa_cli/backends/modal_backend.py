@@ -77,7 +77,11 @@ class ModalSDK:
     def has_credentials(self) -> bool:
         from modal.config import config
 
-        return bool(config.get("token_id") and config.get("token_secret"))
+        from pippa_cli.redaction import register
+
+        secret = config.get("token_secret")
+        register(secret)  # from ~/.modal.toml, not the environment: never shown either
+        return bool(config.get("token_id") and secret)
 
 
 def no_credentials() -> BackendError:
