@@ -345,7 +345,7 @@ def test_no_backend_that_can_render_is_an_error(monkeypatch: pytest.MonkeyPatch)
     assert checks["local gpu"]["status"] == "warning"
     assert checks["backends"]["status"] == "error"
     assert "no backend can render" in checks["backends"]["message"]
-    assert "pippa-cli[local]" in checks["backends"]["hint"]
+    assert "[local]" in checks["backends"]["hint"]
 
 
 def test_one_backend_that_can_render_is_enough(

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pippa_cli import __version__
+from pippa_cli.install_hint import local_extra_hint
 
 if TYPE_CHECKING:
     from pippa_cli.settings import Settings
@@ -77,8 +78,8 @@ def check_backends(checks: list[Check]) -> Check | None:
         "backends",
         ERROR,
         "no backend can render: Modal is not set up and local rendering is not installed",
-        "Fix the Modal lines above (modal token new, pippa deploy), or "
-        "pip install 'pippa-cli[local]' to render on this machine.",
+        "Fix the Modal lines above (modal token new, pippa deploy), or render on this "
+        f"machine. {local_extra_hint()}",
     )
 
 
@@ -227,14 +228,12 @@ def check_local() -> Check:
             "local gpu",
             WARNING,
             "torch is not installed: only the Modal backend is available",
-            "For --backend local: pip install 'pippa-cli[local]'.",
+            local_extra_hint(),
         )
     from importlib.util import find_spec
 
     if find_spec("diffusers") is None:  # importing it would cost seconds
-        return Check(
-            "local gpu", WARNING, "diffusers is not installed", "pip install 'pippa-cli[local]'."
-        )
+        return Check("local gpu", WARNING, "diffusers is not installed", local_extra_hint())
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         memory = torch.cuda.get_device_properties(0).total_memory / 2**30
@@ -255,7 +254,7 @@ def check_encoder() -> Check:
             "mp4 encoder",
             WARNING,
             "PyAV is not installed: local rendering cannot encode MP4",
-            "pip install 'pippa-cli[local]' (Modal renders encode on Modal).",
+            f"{local_extra_hint()} Modal renders encode on Modal.",
         )
     if "libx264" not in av.codecs_available:
         return Check(

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pippa_cli.errors import BackendError
+from pippa_cli.install_hint import local_extra_hint
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
 from pippa_cli.presets import ModelSource
 
 if TYPE_CHECKING:
     from pippa_cli.spec import GenerateSpec
-
-_NEEDS_EXTRA = "Install the local extra: pip install 'pippa-cli[local]' (torch first for CUDA)."
 
 
 class LocalBackend:
@@ -31,7 +30,7 @@ class LocalBackend:
             import diffusers  # noqa: F401
             import torch
         except ImportError as exc:
-            raise BackendError(f"local rendering needs {exc.name}", _NEEDS_EXTRA) from None
+            raise BackendError(f"local rendering needs {exc.name}", local_extra_hint()) from None
         warnings = [] if torch.cuda.is_available() else [_cpu_warning()]
         if (source.location, source.revision) not in self._pipelines:  # loaded: it exists
             warning = check_model(source, report)

@@ -176,6 +176,9 @@ def generate(
         overwrite=overwrite,
         allow_large=allow_large,
     )
+    if detach and spec.backend != "modal":
+        # Before the history is opened: a usage error leaves nothing behind.
+        raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
     history = History.open_default(settings.home)
     job = run_generation(
         spec,
