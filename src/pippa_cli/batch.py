@@ -27,6 +27,7 @@ from pippa_cli.generation import (
     execute_job,
 )
 from pippa_cli.history import History, Job
+from pippa_cli.mp4 import check_structure
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS
 from pippa_cli.spec import GenerateSpec, build_spec, sidecar_path, slugify
@@ -111,7 +112,9 @@ def plan(
             if path in taken:
                 raise UsageError(f"output {path.name} is also line {taken[path]}'s")
             leftover = path.exists() or sidecar_path(path).exists()
-            if not overwrite and leftover and not is_complete(path):
+            # Files no finished pippa run vouches for are the user's; a damaged clip of ours
+            # (its sidecar says completed) is rendered again.
+            if not overwrite and leftover and _finished_sidecar(path) is None:
                 raise UsageError(
                     f"{path.name} exists but is not a finished pippa clip",
                     "Move it away, or pass --overwrite to replace it.",
@@ -140,15 +143,30 @@ def output_name(line: BatchLine, width: int = 3) -> str:
 
 
 def is_complete(path: Path) -> bool:
-    """A clip from an earlier run: the MP4 and a sidecar saying it completed."""
-    sidecar = sidecar_path(path)
-    try:
-        if path.stat().st_size == 0:
-            return False
-        data = json.loads(sidecar.read_text("utf-8"))
-    except (OSError, ValueError):
+    """A clip from an earlier run: a sidecar saying it completed, and an MP4 that is whole
+    (its boxes tile the file) and as long as the sidecar recorded. The sidecar alone is
+    not trusted: a disk that filled up, or a copy cut short, leaves a damaged clip."""
+    recorded = _finished_sidecar(path)
+    if recorded is None:
         return False
-    return isinstance(data, dict) and data.get("status") == "completed"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    expected = recorded.get("video_bytes")
+    if expected is not None and expected != size:
+        return False
+    return check_structure(path) is None
+
+
+def _finished_sidecar(path: Path) -> dict[str, Any] | None:
+    """The sidecar of `path` when it says a pippa run finished the clip (so pippa may
+    replace a damaged one), else None."""
+    try:
+        data = json.loads(sidecar_path(path).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("status") == "completed" else None
 
 
 def _line_spec(line: BatchLine, defaults: dict[str, Any], path: Path) -> GenerateSpec:

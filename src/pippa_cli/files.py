@@ -1,17 +1,47 @@
-"""Writing results so that a crash never leaves a half-written file behind."""
+"""Writing results so that a crash or a full disk never leaves a half-written file behind."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pippa_cli.text import json_dumps
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temp file beside `path`, fsync, then rename into place."""
+    atomic_write_all([(path, data)])
+
+
+def atomic_write_all(files: list[tuple[Path, bytes | Callable[[], bytes]]]) -> None:
+    """Write every file or none: all of them go to fsynced temp files beside their paths
+    first (where a full disk shows), and only then are they renamed into place. On any
+    error, nothing written here is left behind (files a rename had already replaced are
+    gone: the caller asked for them to be replaced). A callable's bytes are made once the
+    files before it are written (a sidecar may record how long that took)."""
+    temps: list[tuple[str, Path]] = []
+    placed: list[Path] = []
+    try:
+        for path, data in files:
+            temps.append((_write_temp(path, data() if callable(data) else data), path))
+        for tmp, path in temps:
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        for path in placed:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
+
+
+def _write_temp(path: Path, data: bytes) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -19,13 +49,17 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return tmp
+
+
+def json_bytes(obj: Any) -> bytes:
+    """`obj` as a JSON file's bytes: indented, no raw control characters, no secrets."""
+    return (json_dumps(obj, indent=2) + "\n").encode("utf-8")
 
 
 def write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
-    atomic_write(path, text.encode("utf-8"))
+    atomic_write(path, json_bytes(obj))

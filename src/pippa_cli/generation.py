@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
+import errno
 import os
 import signal
 import socket
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pippa_cli import __version__
 from pippa_cli.errors import BackendError, PippaError, UsageError
-from pippa_cli.files import atomic_write, write_json
+from pippa_cli.files import atomic_write_all, json_bytes
 from pippa_cli.history import (
     CANCELLED,
     COMPLETED,
@@ -36,6 +36,8 @@ from pippa_cli.ltx import RenderRequest
 from pippa_cli.output import Output
 from pippa_cli.progress import StageProgress
 from pippa_cli.spec import GenerateSpec, free_name, sidecar_path
+from pippa_cli.text import json_dumps, strip_controls
+from pippa_cli.unsaved import UNSAVED
 
 if TYPE_CHECKING:
     from pippa_cli.backends.local_backend import LocalBackend
@@ -230,18 +232,20 @@ def follow_job(
 
 def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderRequest:
     settings = spec.settings()
+    # Tags are read by other programs: no controls (a NUL ends an MP4 comment early), no
+    # escape sequences, no bidi tricks, no secrets.
+    title, comment = strip_controls(spec.prompt), strip_controls(prompt)
     tags = {
-        "title": spec.prompt,
-        "comment": prompt,
-        "pippa": json.dumps(
+        "title": title,
+        "comment": comment,
+        "pippa": json_dumps(
             {
                 "task_id": task_id,
-                "original_prompt": spec.prompt,
-                "enhanced_prompt": prompt,
+                "original_prompt": title,
+                "enhanced_prompt": comment,
                 "pippa_version": __version__,
                 **settings,
-            },
-            ensure_ascii=False,
+            }
         ),
     }
     return RenderRequest(
@@ -262,6 +266,24 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
     )
 
 
+class VideoNotSaved(PippaError):
+    """The render could not be written where asked; the job's record says what became of
+    it (kept aside and still running, or lost and failed)."""
+
+
+# What to do about a file system's refusal, before saving the kept render again.
+_FIXES = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space",
+    errno.EFBIG: "lift the file-size limit",
+    errno.EROFS: "make the file system writable",
+    errno.EACCES: "make the directory writable",
+    errno.EPERM: "make the directory writable",
+    errno.ENOENT: "create the directory again",
+    errno.ENOTDIR: "create the directory again",
+}
+
+
 def save_video(
     history: History,
     job: Job,
@@ -272,36 +294,81 @@ def save_video(
     overwrite: bool,
     timings: dict[str, float],
     started: float | None,
+    kept: Path | None = None,
 ) -> None:
-    """Write the MP4 and its sidecar atomically, then mark the job completed."""
+    """Write the MP4 and its sidecar (both or neither), then mark the job completed.
+
+    When the file system refuses (a full disk, a quota, a read-only mount), the render is
+    kept aside and the job stays running with stage `unsaved` for `pippa status` to save;
+    `kept`: where it already is (then it is not copied again).
+    """
     progress.stage("saving")
     if not overwrite and (path.exists() or sidecar_path(path).exists()):
         # Something took the name while we rendered: keep both rather than lose either.
         path = free_name(path)
         progress.note(f"Output name was taken meanwhile; saving as {path.name}")
     t = time.monotonic()
-    atomic_write(path, data)
-    timings = {**timings, "save_s": round(time.monotonic() - t, 3)}
-    if started is not None:
-        timings["total_s"] = round(time.monotonic() - started, 3)
-    done = {
+    done: dict[str, Any] = {
         "status": COMPLETED,
         "video_path": str(path),
         "progress": 100,
         "stage": "saved",
-        "timings": timings,
         "error": None,
-        "completed_at": now_iso(),
     }
+
+    def described() -> bytes:
+        done["timings"] = {**timings, "save_s": round(time.monotonic() - t, 3)}
+        if started is not None:
+            done["timings"]["total_s"] = round(time.monotonic() - started, 3)
+        done["completed_at"] = now_iso()
+        finished = dataclasses.replace(job, **done)
+        return json_bytes(sidecar(finished, video_bytes=len(data)))
+
+    try:
+        # The MP4 first; the sidecar says it is whole, so it comes only after.
+        atomic_write_all([(path, data), (sidecar_path(path), described)])
+    except OSError as exc:
+        raise _not_saved(history, job, data, path, exc, kept) from None
     for name, value in done.items():
         setattr(job, name, value)
-    write_json(sidecar_path(path), sidecar(job))
     history.update(job.task_id, **done)
 
 
-def sidecar(job: Job) -> dict[str, Any]:
+def _not_saved(
+    history: History, job: Job, data: bytes, path: Path, exc: OSError, kept: Path | None
+) -> VideoNotSaved:
+    """Keep the render aside and record that it waits to be saved (or that it is lost)."""
+    from pippa_cli.unsaved import keep
+
+    message = f"could not save the video to {path}: {exc.strerror or exc}"
+    then = f"{_FIXES.get(exc.errno or 0, 'fix that')}, then: pippa status {job.task_id[:8]}"
+    then += " --wait -o PATH"
+    kept = kept or keep(history.path.parent, job.task_id, data)
+    # Not failed: the render exists. No pid: no other process should think it orphaned.
+    waiting: dict[str, Any] = {"_only_active": True, "stage": UNSAVED, "pid": None}
+    if kept is not None:
+        hint = f"The render is kept at {kept}; {then}"
+        history.update(job.task_id, error=f"{message}; {hint}", **waiting)
+    elif job.remote_call_id:
+        hint = f"The render could not be kept here either; Modal keeps it for 7 days: {then}"
+        history.update(job.task_id, error=message, **waiting)
+    else:
+        hint = "The render could not be kept anywhere else either, so it is lost; "
+        hint += f"{_FIXES.get(exc.errno or 0, 'fix that')} and render it again."
+        history.finish(job.task_id, FAILED, error=f"{message}; the render is lost")
+    return VideoNotSaved(message, hint)
+
+
+def sidecar(job: Job, *, video_bytes: int | None = None) -> dict[str, Any]:
+    """The JSON file beside a clip: the job, with prompts and error free of controls (other
+    programs print them), and the clip's size so a rerun can tell it was cut short."""
     data = job.to_json()
+    for name in ("original_prompt", "enhanced_prompt", "error"):
+        if isinstance(data.get(name), str):
+            data[name] = strip_controls(data[name])
     data["pippa_version"] = __version__
+    if video_bytes is not None:
+        data["video_bytes"] = video_bytes
     return data
 
 
@@ -390,6 +457,8 @@ def _recording_outcome(
             yield
         except _CancelRequested:
             _cancelled_elsewhere(history, tracker, backend)
+        except VideoNotSaved:
+            raise  # save_video has recorded what became of the render
         except (KeyboardInterrupt, _Terminated) as exc:
             _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
         except PippaError as exc:

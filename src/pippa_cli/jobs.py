@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pippa_cli.history import FAILED, History, Job
+from pippa_cli.unsaved import UNSAVED
+from pippa_cli.unsaved import discard as discard_unsaved
+from pippa_cli.unsaved import find as find_unsaved
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_backend import ModalBackend
@@ -52,12 +55,21 @@ def owner_following(job: Job) -> bool:
 
 
 def mark_if_orphaned(job: Job, history: History) -> Job:
-    """A job whose process is gone and that Modal does not hold is failed, not running."""
-    if not job.active or job.remote_call_id or not process_gone(job):
+    """A job whose process is gone and that Modal does not hold is failed, not running;
+    one whose render is kept aside (`unsaved`) waits for `pippa status` to save it."""
+    if not job.active or job.remote_call_id:
         return job
-    reason = "interrupted: the pippa process running it ended"
-    if job.backend == "modal":
-        reason += " before the job reached Modal (no GPU time was spent)"
+    waiting = job.stage == UNSAVED
+    if not waiting and not process_gone(job):
+        return job
+    if find_unsaved(history.path.parent, job.task_id) is not None:
+        return job
+    if waiting:  # someone deleted the kept render
+        reason = f"{job.error or 'the video could not be saved'}; the kept render is gone"
+    else:
+        reason = "interrupted: the pippa process running it ended"
+        if job.backend == "modal":
+            reason += " before the job reached Modal (no GPU time was spent)"
     history.finish(job.task_id, FAILED, error=reason)
     return history.get(job.task_id)
 
@@ -71,7 +83,8 @@ def refresh(
     output: Path | None = None,
     overwrite: bool = False,
 ) -> Job:
-    """Ask Modal about an active remote job; save its video if it has finished.
+    """Save a render kept aside after a failed save; else ask Modal about an active remote
+    job and save its video if it has finished.
 
     A job whose own process is still following it is left to that process, so the video
     is saved once. When Modal cannot be asked, the job is shown as last recorded.
@@ -79,7 +92,13 @@ def refresh(
     from pippa_cli.backends.modal_backend import ModalUnavailable
 
     job = mark_if_orphaned(job, history)
-    if not job.active or not job.remote_call_id or backend is None or owner_following(job):
+    if not job.active or owner_following(job):
+        return job
+    target = output or Path(job.output_path or f"{job.task_id}.mp4")
+    kept = find_unsaved(history.path.parent, job.task_id)
+    if kept is not None:
+        return _save_kept(job, kept, history, out, target, overwrite)
+    if not job.remote_call_id or backend is None:
         return job
     if not backend.sdk.has_credentials():
         out.warn("no Modal credentials, so this is the job as last recorded (modal token new)")
@@ -101,7 +120,6 @@ def refresh(
         from pippa_cli.generation import save_video
         from pippa_cli.progress import StageProgress
 
-        target = output or Path(job.output_path or f"{job.task_id}.mp4")
         with StageProgress(out) as progress:
             save_video(
                 history,
@@ -116,6 +134,43 @@ def refresh(
     elif state.error is not None:
         prefix = "expired: " if state.status == "expired" else ""
         history.finish(job.task_id, FAILED, error=prefix + state.error.message)
+    return history.get(job.task_id)
+
+
+def _save_kept(
+    job: Job, kept: Path, history: History, out: Output, target: Path, overwrite: bool
+) -> Job:
+    """Save the render a failed save kept aside (no Modal needed), then delete the copy."""
+    from pippa_cli.errors import PippaError
+    from pippa_cli.generation import save_video
+    from pippa_cli.progress import StageProgress
+
+    try:
+        data = kept.read_bytes()
+    except OSError as exc:
+        raise PippaError(
+            f"could not read the kept render {kept}: {exc.strerror or exc}",
+            f"Copy it by hand to where the video belongs, or fix that and run pippa status "
+            f"{job.task_id[:8]} again.",
+        ) from None
+    # This process saves it now: others leave it alone (a crash leaves the copy in place).
+    history.update(job.task_id, pid=os.getpid(), host=socket.gethostname())
+    with StageProgress(out) as progress:
+        save_video(
+            history,
+            job,
+            data,
+            target,
+            progress,
+            overwrite=overwrite,
+            timings=dict(job.timings),
+            started=None,
+            kept=kept,
+        )
+    try:
+        discard_unsaved(kept)
+    except OSError as exc:
+        out.warn(f"saved the video, but could not delete the kept copy {kept}: {exc.strerror}")
     return history.get(job.task_id)
 
 

@@ -1,7 +1,10 @@
-"""Encode frames as a web-ready MP4: H.264, yuv420p, moov atom first, metadata tags."""
+"""Encode frames as a web-ready MP4 (H.264, yuv420p, moov atom first, metadata tags), and
+tell a whole MP4 on disk from one cut short."""
 
 from __future__ import annotations
 
+import os
+import struct
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,3 +41,44 @@ def encode_mp4(frames: np.ndarray, fps: int, metadata: Mapping[str, str]) -> byt
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
         return path.read_bytes()
+
+
+def check_structure(path: Path) -> str | None:
+    """Why `path` is not a whole MP4, or None when it looks like one.
+
+    Cheap (reads only box headers, no PyAV): the top-level ISO-BMFF boxes (4-byte
+    big-endian size and 4-byte type; size 1: a 64-bit size follows; size 0: to the end of
+    the file) must tile the file exactly, `ftyp` first, with `moov` and `mdat` present.
+    A clip cut short by a full disk or a crash fails this; a damaged frame does not.
+    """
+    kinds: list[bytes] = []
+    try:
+        with path.open("rb") as handle:
+            end = os.fstat(handle.fileno()).st_size
+            pos = 0
+            while pos < end:
+                handle.seek(pos)
+                header = handle.read(16)
+                if len(header) < 8:
+                    return f"truncated box header at byte {pos}"
+                size, kind = struct.unpack(">I4s", header[:8])
+                start = 8
+                if size == 1:
+                    if len(header) < 16:
+                        return f"truncated box size at byte {pos}"
+                    (size,) = struct.unpack(">Q", header[8:16])
+                    start = 16
+                elif size == 0:
+                    size = end - pos
+                if size < start or pos + size > end:
+                    return f"box {kind!r} at byte {pos} runs past the end of the file"
+                kinds.append(kind)
+                pos += size
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not kinds or kinds[0] != b"ftyp":
+        return "not an MP4 (no ftyp box first)"
+    missing = [k.decode() for k in (b"moov", b"mdat") if k not in kinds]
+    if missing:
+        return "no " + " or ".join(missing) + " box"
+    return None

@@ -21,3 +21,14 @@ def data_dir(home: Path | None = None) -> Path:
 def _env_home() -> Path | None:
     value = os.environ.get("PIPPA_HOME", "").strip()
     return Path(value).expanduser() if value else None
+
+
+def unsaved_dirs(data: Path) -> list[Path]:
+    """Where a render that could not be saved where asked is kept, in the order tried:
+    beside the history in `data` (pippa's data dir), else a per-user folder in the system
+    temp dir (often another file system, so it may have room when the first has none)."""
+    import getpass
+    import tempfile
+
+    user = str(os.getuid()) if hasattr(os, "getuid") else getpass.getuser()
+    return [data / "unsaved", Path(tempfile.gettempdir()) / f"pippa-unsaved-{user}"]
