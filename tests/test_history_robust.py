@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -290,6 +291,62 @@ def test_no_history_on_a_read_only_file_system_lists_nothing(
     assert started.exit_code == 1
     assert "read-only file system" in one_line(started.stderr)
     assert modal_standin.spawns == []
+
+
+DROP_FILE_CAPABILITIES = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner")
+WITHOUT_PERMISSION = textwrap.dedent(
+    """
+    import json, sys
+    from typer.testing import CliRunner
+    from pippa_cli.cli.app import app
+    from pippa_cli.history import History, new_job
+
+    listed = CliRunner().invoke(app, ["status", "--json"])
+    try:
+        History.open_default().add(new_job("another fox", "modal"))
+        refused = None
+    except Exception as exc:
+        refused = [exc.message, exc.hint]
+    print(json.dumps([listed.exit_code, listed.stdout, listed.stderr, refused]))
+    """
+)
+
+
+@pytest.mark.parametrize("readable", [True, False], ids=["read-only-file", "unreadable-file"])
+def test_permissions_are_named_as_the_cause(clean_env: Path, readable: bool):
+    """chmod alone does not stop root: the child runs as root without the capabilities
+    that override file permissions."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the permission-overriding capabilities")
+    history = History.open_default()
+    add_job(history, "a fox")
+    history.path.chmod(0o444 if readable else 0o000)
+    clean_env.chmod(0o555)
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        child = subprocess.run(
+            [*DROP_FILE_CAPABILITIES, sys.executable, "-c", WITHOUT_PERMISSION],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), *sys.path])},
+            timeout=120,
+        )
+    finally:
+        clean_env.chmod(0o755)
+    assert child.returncode == 0, child.stderr
+    exit_code, stdout, stderr, refused = json.loads(child.stdout)
+
+    assert refused is not None
+    message, hint = refused
+    assert "permission denied" in message and MOVE_ASIDE not in hint
+    assert f"Check the owner and permissions of {history.path}" in hint
+    if readable:
+        assert exit_code == 0, stderr
+        assert json.loads(stdout)["original_prompt"] == "a fox"
+        assert "cannot be written: permission denied" in message
+    else:
+        assert exit_code == 1
+        assert "cannot be read: permission denied" in one_line(stderr)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "malformed"])

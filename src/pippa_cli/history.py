@@ -342,7 +342,11 @@ class History:
             BUSY: f"is locked: another pippa process has held it for over {_BUSY_TIMEOUT_S:g} s",
             FULL: "cannot be written: the disk holding it is full",
             READ_ONLY: "cannot be written: it is on a read-only file system",
-            PERMISSION: "cannot be used: permission denied",
+            PERMISSION: (
+                "cannot be written: permission denied"
+                if os.access(self.path, os.R_OK)
+                else "cannot be read: permission denied"
+            ),
             CORRUPT: f"is damaged: {exc}",
             NEWER: (
                 f"was written by a newer pippa (schema version {self.version}; this pippa "
