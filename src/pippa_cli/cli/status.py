@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,6 +63,8 @@ def status(
     out = Output(quiet=quiet, json_mode=json_output)
     settings = load_settings()
     history = History.open_default(settings.home)
+    if history.notice:
+        out.warn(history.notice)
     if task_id is None:
         if wait or output:
             raise UsageError("--wait and --output need a task id", "pippa status ID --wait")
@@ -107,15 +111,33 @@ def _show_job(
     output: Path | None,
     overwrite: bool,
 ) -> Job:
-    from pippa_cli.jobs import modal_backend_for, owner_following, refresh
+    from pippa_cli.jobs import mark_if_orphaned, modal_backend_for, owner_following, refresh
     from pippa_cli.spec import check_output
 
     job = history.get(task_id)
     target = check_output(output, overwrite) if output is not None else None
-    job = refresh(
-        job, history, modal_backend_for(job, settings), out, output=target, overwrite=overwrite
+    reconcile = _Reconciler(history, out)
+    if history.write_problem is not None:
+        # Nothing Modal says could be recorded (nor its video saved once): as recorded.
+        job = reconcile(job, partial(mark_if_orphaned, job, history))
+        if job.active and job.remote_call_id:
+            reconcile.warn(history.write_problem.message)
+        if wait and job.active:
+            raise history.write_problem
+        return job
+    job = reconcile(
+        job,
+        partial(
+            refresh,
+            job,
+            history,
+            modal_backend_for(job, settings),
+            out,
+            output=target,
+            overwrite=overwrite,
+        ),
     )
-    while wait and job.active:
+    while wait and job.active and not job.damaged:
         backend = modal_backend_for(job, settings)
         if backend is not None and not owner_following(job):
             from pippa_cli.generation import follow_job
@@ -147,11 +169,43 @@ def _watch_owner(job: Job, history: History, out: Output) -> Job:
     return job
 
 
+class _Reconciler:
+    """Brings jobs up to date in the history; where it can only be read, shows them as
+    last recorded instead (and says so once)."""
+
+    def __init__(self, history: History, out: Output) -> None:
+        self.history = history
+        self.out = out
+        self.warned = False
+
+    def __call__(self, job: Job, update: Callable[[], Job]) -> Job:
+        from pippa_cli.history import HistoryUnusable
+
+        if job.damaged:
+            return job  # nothing is written to a row that cannot be read whole
+        try:
+            return update()
+        except HistoryUnusable as exc:
+            if not exc.unwritable:
+                raise
+            self.warn(exc.message)
+            return job
+
+    def warn(self, why: str) -> None:
+        if not self.warned:
+            self.warned = True
+            self.out.warn(f"{why}; jobs are shown as last recorded")
+
+
 def _list_jobs(history: History, out: Output, limit: int, status_filter: str | None) -> None:
     from pippa_cli.jobs import mark_if_orphaned
     from pippa_cli.text import visible
 
-    jobs = [mark_if_orphaned(j, history) for j in history.list(limit, status_filter)]
+    reconcile = _Reconciler(history, out)
+    jobs = [
+        reconcile(job, partial(mark_if_orphaned, job, history))
+        for job in history.list(limit, status_filter)
+    ]
     if out.json_mode:
         for job in jobs:
             out.data_json(job.to_json())
@@ -162,11 +216,13 @@ def _list_jobs(history: History, out: Output, limit: int, status_filter: str | N
     rows = [
         (
             job.task_id[:8],
-            job.status,
+            "damaged" if job.damaged else job.status,
             f"{job.progress}%",
             _age(job.created_at),
             job.original_prompt,
-            job.video_path or job.error or job.output_path or "",
+            f"damaged row: {job.damaged}"
+            if job.damaged
+            else job.video_path or job.error or job.output_path or "",
         )
         for job in jobs
     ]
@@ -217,6 +273,7 @@ def _print_job(job: Job, out: Output) -> None:
         ("output_path", job.output_path or ""),
         ("remote_call_id", job.remote_call_id or ""),
         ("error", job.error or ""),
+        ("damaged", job.damaged or ""),
     ]
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
