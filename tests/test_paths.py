@@ -27,6 +27,7 @@ from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
 from pippa_cli.history import History
 from pippa_cli.spec import GenerateSpec, build_spec, check_output, free_name, slugify
+from tests.fixtures_ltx import small_args
 from tests.modal_standin import ModalStandIn, Script
 
 PROMPT = "a red fox in the snow"
@@ -132,6 +133,18 @@ def test_generate_o_directory_writes_inside_it(
     assert video.read_bytes() == standin_mp4
     # Nothing beside the directory: no clips.mp4, no ../work.mp4.
     assert not (work / "clips.mp4").exists() and not (work.parent / "work.mp4").exists()
+
+
+def test_a_local_render_with_o_dot_lands_in_the_working_directory(tiny_model: Path):
+    work = Path.cwd()
+
+    result = pippa("generate", PROMPT, "--no-enhance", *small_args(tiny_model), "-o", "./")
+
+    assert result.exit_code == 0, result.output
+    video = Path(result.stdout.strip())
+    assert video.parent == work and video.name.startswith("a-red-fox-in-the-snow-")
+    assert video.read_bytes()[4:8] == b"ftyp"
+    assert sorted(p.name for p in work.parent.glob("*.mp4")) == []  # no ../work.mp4
 
 
 def test_a_taken_default_name_in_the_directory_gets_a_free_variant():
