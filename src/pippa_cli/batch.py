@@ -134,7 +134,8 @@ def output_name(line: BatchLine, width: int = 3) -> str:
     """`NNN-slug.mp4` from the line number and prompt (or the line's own name).
 
     The slug keeps only ASCII letters, digits and dashes, so no name can leave the
-    output directory, whatever it says.
+    output directory, whatever it says; text with no ASCII form (Hebrew, CJK, emoji)
+    keeps its identity as a hash (`clip-1a2b3c4d`), so two such lines never share a name.
     """
     if line.name is not None:
         stem = slugify(line.name.removesuffix(".mp4"), max_words=12, max_chars=80)

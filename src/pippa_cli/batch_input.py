@@ -15,6 +15,10 @@ from typing import Any
 
 from pippa_cli.errors import UsageError
 
+# A list longer than this is refused rather than read into memory (`--from-file /dev/zero`,
+# `yes | pippa ...` would otherwise never end); 16 MiB is some 100,000 long prompts.
+MAX_LIST_BYTES = 16 * 1024 * 1024
+
 # Per-line overrides a JSONL object may carry (plus `prompt` and `name`).
 OVERRIDES: dict[str, type | tuple[type, ...]] = {
     "duration": (int, float),
@@ -66,7 +70,9 @@ def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
             f"{_label(source)} is not valid UTF-8 (byte {exc.start})",
             "Convert it to UTF-8, e.g. with iconv.",
         ) from None
-    rows = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1)]
+    # Only \n ends a line (\r\n too): str.splitlines() would also split at U+2028, form
+    # feed and the like, which JSON allows inside a string, and shift every line number.
+    rows = [(n, line.strip()) for n, line in enumerate(_split_lines(text), start=1)]
     rows = [(n, line) for n, line in rows if line and not line.startswith("#")]
     if not rows:
         raise UsageError(f"{_label(source)} has no prompts", "One prompt a line, or JSON Lines.")
@@ -89,20 +95,38 @@ def _is_json_object(line: str) -> bool:
         return False
 
 
+def _split_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line starts no new one
+    return [line.removesuffix("\r") for line in lines]
+
+
 def _read_source(source: str) -> bytes:
     if source == "-":
         if sys.stdin.isatty():
             raise UsageError(
                 "--from-file - reads stdin, but stdin is a terminal", "Pipe a list in."
             )
-        return sys.stdin.buffer.read()
-    path = Path(source).expanduser()
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", "Check the path given to --from-file.") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raw = sys.stdin.buffer.read(MAX_LIST_BYTES + 1)
+    else:
+        path = Path(source).expanduser()
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_LIST_BYTES + 1)
+        except FileNotFoundError:
+            raise UsageError(
+                f"{path} does not exist", "Check the path given to --from-file."
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_LIST_BYTES:
+        raise UsageError(
+            f"{_label(source)} is larger than {MAX_LIST_BYTES // 2**20} MiB, the limit for a "
+            "prompt list",
+            "Split it into smaller lists and run them one after another.",
+        )
+    return raw
 
 
 def _label(source: str) -> str:

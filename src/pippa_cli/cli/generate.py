@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,10 +34,14 @@ def generate(
     ] = None,
     model: o.Model = None,
     backend: o.Backend = None,
+    # str, not Path: Path would drop the trailing slash that says "a directory".
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--output", "-o", help="MP4 to write [default: named from the prompt and time]."
+            "--output",
+            "-o",
+            help="MP4 to write, or a directory to put it in [default: named from the prompt "
+            "and time].",
         ),
     ] = None,
     overwrite: Annotated[
@@ -68,8 +71,11 @@ def generate(
         ),
     ] = None,
     output_dir: Annotated[
-        Path | None,
-        typer.Option("--output-dir", help="With --from-file: where the clips go [default: .]."),
+        str | None,
+        typer.Option(
+            "--output-dir",
+            help="With --from-file: where the clips go, created if missing [default: .].",
+        ),
     ] = None,
     concurrency: Annotated[
         int, typer.Option(help="With --from-file: jobs in flight at once (Modal).", min=1, max=64)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ def generate_batch(
     *,
     source: str,
     prompt: str | None,
-    output: Path | None,
-    output_dir: Path | None,
+    output: str | None,
+    output_dir: str | None,
     concurrency: int,
     overwrite: bool,
     detach: bool,
@@ -42,9 +44,7 @@ def generate_batch(
         raise UsageError("-o names one clip; with --from-file use --output-dir")
     if detach:
         raise UsageError("--detach is for one clip; a batch follows its jobs to the end")
-    directory = (output_dir or Path.cwd()).expanduser().resolve()
-    if not directory.is_dir():
-        raise UsageError(f"--output-dir {directory} does not exist", "Create it first.")
+    directory = check_output_dir(output_dir)
     settings = load_settings(**settings_overrides)
     backend = make_backend(settings.backend, settings)
     lines, errors = read_lines(source)
@@ -82,20 +82,38 @@ def generate_batch(
         # size checks run for every line.
         warn(backend.preflight(spec, say))
 
-    planned, bad = plan(lines, defaults, directory, overwrite=overwrite, check=check)
-    errors = sorted(errors + bad, key=lambda e: e.number)
-    hinted: set[str] = set()
-    for error in errors:
-        hint = error.hint if error.hint not in hinted else None  # each hint once
-        out.error(f"line {error.number}: {error.message}", hint)
-        hinted.add(error.hint or "")
-    if errors and strict:
-        raise UsageError(
-            f"{len(errors)} bad line(s); nothing was submitted (--strict)",
-            "Fix the lines above, or drop --strict to skip them.",
-        )
-    if not planned:
-        raise UsageError("no valid lines to render", "Fix the lines above.")
+    # The plan checks paths inside the directory, so a missing one is made now and taken
+    # back if the run ends before anything renders (a bad list leaves no trace).
+    created = make_dir(directory)
+    try:
+        planned, bad = plan(lines, defaults, directory, overwrite=overwrite, check=check)
+        errors = sorted(errors + bad, key=lambda e: e.number)
+        hinted: set[str] = set()
+        for error in errors:
+            hint = error.hint if error.hint not in hinted else None  # each hint once
+            out.error(f"line {error.number}: {error.message}", hint)
+            hinted.add(error.hint or "")
+        if errors and strict:
+            raise UsageError(
+                f"{len(errors)} bad line(s); nothing was submitted (--strict)",
+                "Fix the lines above, or drop --strict to skip them.",
+            )
+        if not planned:
+            raise UsageError("no valid lines to render", "Fix the lines above.")
+        if out.json_mode:
+            for error in errors:
+                out.data_json({"line": error.number, "status": "invalid", "error": error.message})
+        # Weights for every model the batch uses, once each, before any GPU starts.
+        for item in planned:
+            if not item.skip:  # once per model and revision (the backend remembers)
+                item.spec = dataclasses.replace(
+                    item.spec, model=backend.prepare(item.spec.model, say)
+                )
+    except BaseException:
+        remove_dirs(created)
+        raise
+    if created:
+        out.info(f"Created {directory}")
 
     def emit(result: LineResult) -> None:
         if out.json_mode:
@@ -103,13 +121,6 @@ def generate_batch(
         elif result.status in ("completed", "skipped") and result.video_path:
             out.data(result.video_path)
 
-    if out.json_mode:
-        for error in errors:
-            out.data_json({"line": error.number, "status": "invalid", "error": error.message})
-    # Weights for every model the batch uses, once each, before any GPU starts.
-    for item in planned:
-        if not item.skip:  # once per model and revision (the backend remembers)
-            item.spec = dataclasses.replace(item.spec, model=backend.prepare(item.spec.model, say))
     history = History.open_default(settings.home)
     summary = run_batch(
         planned,
@@ -142,3 +153,59 @@ def generate_batch(
         raise typer.Exit(130)
     if errors or not summary.ok:
         raise typer.Exit(1)
+
+
+def check_output_dir(text: str | None) -> Path:
+    """The absolute --output-dir (cwd without one), which may not exist yet: it must be a
+    directory, or a path one can be made at."""
+    from pippa_cli.errors import UsageError
+    from pippa_cli.text import has_unsafe_chars, visible
+
+    if text is None:
+        return Path.cwd()
+    if not text:
+        raise UsageError("--output-dir is empty", "Name a directory, e.g. --output-dir clips.")
+    if has_unsafe_chars(text):
+        raise UsageError(
+            f"--output-dir {visible(text)} contains control characters",
+            "Pick a name without newlines, tabs, escapes or bidi characters.",
+        )
+    given = Path(text).expanduser()
+    # The nearest part that exists must be a directory pippa may create things in.
+    existing = given
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        kind = "a file" if existing.is_file() else "not a directory"
+        raise UsageError(f"--output-dir: {existing} is {kind}", "Pick a directory.")
+    if existing != given and not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"cannot create --output-dir {given}: {existing} is not writable",
+            "Pick another directory.",
+        )
+    return given.resolve()
+
+
+def make_dir(directory: Path) -> list[Path]:
+    """`mkdir -p directory`; returns the directories it created, deepest first."""
+    from pippa_cli.errors import UsageError
+
+    missing: list[Path] = []
+    part = directory
+    while not os.path.lexists(part):
+        missing.append(part)
+        part = part.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create --output-dir {directory}: {exc.strerror}", "Pick another directory."
+        ) from None
+    return missing
+
+
+def remove_dirs(created: list[Path]) -> None:
+    """Take back the directories make_dir created, if nothing was put in them."""
+    for directory in created:
+        with contextlib.suppress(OSError):
+            directory.rmdir()

@@ -38,9 +38,14 @@ def status(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the job to the end and save its video.")
     ] = False,
+    # str, not Path: Path would drop the trailing slash that says "a directory".
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Where to save the video [default: as planned]."),
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to save the video, or a directory for it [default: as planned].",
+        ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output file.")
@@ -66,7 +71,7 @@ def status(
     if history.notice:
         out.warn(history.notice)
     if task_id is None:
-        if wait or output:
+        if wait or output is not None:
             raise UsageError("--wait and --output need a task id", "pippa status ID --wait")
         if status_filter and status_filter not in _STATUSES:
             raise UsageError(
@@ -108,14 +113,15 @@ def _show_job(
     settings: Settings,
     out: Output,
     wait: bool,
-    output: Path | None,
+    output: str | None,
     overwrite: bool,
 ) -> Job:
     from pippa_cli.jobs import mark_if_orphaned, modal_backend_for, owner_following, refresh
     from pippa_cli.spec import check_output
 
     job = history.get(task_id)
-    target = check_output(output, overwrite) if output is not None else None
+    planned = Path(job.output_path).name if job.output_path else f"{job.task_id}.mp4"
+    target = check_output(output, overwrite, file_name=planned) if output is not None else None
     reconcile = _Reconciler(history, out)
     if history.write_problem is not None:
         # Nothing Modal says could be recorded (nor its video saved once): as recorded.
