@@ -253,6 +253,7 @@ def test_a_read_only_history_is_listed_and_refuses_writes(
         as_json = pippa("status", "--json")
         shown = pippa("status", orphan.task_id[:8])
         started = pippa(*GENERATE)
+        doctor = pippa("doctor", "--json")
     finally:
         if mount_kind == "bind":
             _unmount(view)
@@ -275,6 +276,8 @@ def test_a_read_only_history_is_listed_and_refuses_writes(
     assert MOVE_ASIDE not in error
     assert modal_standin.spawns == []
     assert user_version(home / "history.db") == (1 if versioned else 0)
+    check = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "history")
+    assert check["status"] == "error" and "can only be read" in check["message"]
 
 
 def test_no_history_on_a_read_only_file_system_lists_nothing(

@@ -92,6 +92,9 @@ def check_home(settings: Settings) -> Check:
         history.list(limit=1)
     except PippaError as exc:
         return Check("history", ERROR, exc.message, exc.hint)
+    problem = history.write_problem
+    if problem is not None:  # jobs can be listed, not started
+        return Check("history", ERROR, f"{problem.message} (it can only be read)", problem.hint)
     return Check("history", OK, f"job history at {history.path}")
 
 

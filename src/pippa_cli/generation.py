@@ -303,7 +303,8 @@ def save_video(
     `kept`: where it already is (then it is not copied again).
     """
     progress.stage("saving")
-    if not overwrite and (path.exists() or sidecar_path(path).exists()):
+    # lexists: a dangling symlink made meanwhile is taken too, never silently replaced.
+    if not overwrite and (os.path.lexists(path) or os.path.lexists(sidecar_path(path))):
         # Something took the name while we rendered: keep both rather than lose either.
         path = free_name(path)
         progress.note(f"Output name was taken meanwhile; saving as {path.name}")
