@@ -388,3 +388,14 @@ def test_a_malformed_key_is_reported_as_such_and_sends_nothing(
     assert groq_check["status"] == "error" and "malformed" in groq_check["message"]
     for output in (result.output, doctor.output):
         assert key not in output and key.split()[0] not in output.replace("[redacted]", "")
+
+
+@pytest.mark.parametrize("value", ["noir\u202e", "\u2066warm\u2069 light", "film\u200f"])
+def test_customization_and_negative_prompt_lose_bidi_controls(value: str, tmp_path: Path):
+    """A user's own text may carry bidi controls too (pasted): they never reach the model,
+    the sidecar or the history."""
+    result = run("enhance", "a fox\u202e", "--style", value, "--json")
+    data = json.loads(result.stdout)
+    assert not RAW.search(json.dumps(data, ensure_ascii=False))
+    assert data["original_prompt"] == "a fox"
+    assert not RAW.search(data["customization"]["style"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pippa_cli.errors import UsageError
-from pippa_cli.text import has_control_chars
+from pippa_cli.text import has_control_chars, strip_controls
 
 MAX_VALUE_CHARS = 60
 
@@ -137,12 +137,14 @@ class Customization:
 def _clean_value(field: str, value: str | None) -> str | None:
     if value is None:
         return None
-    folded = " ".join(value.split())
-    if not folded:
-        return None
     flag = "--" + field.replace("_", "-")
     if has_control_chars(value.replace("\n", " ").replace("\t", " ")):
         raise UsageError(f"{flag} contains control characters", "Use plain text.")
+    # Bidi controls (and undecodable bytes) mean nothing to the model; they would travel
+    # into the prompt, the sidecar and the tags.
+    folded = " ".join(strip_controls(value).split())
+    if not folded:
+        return None
     if len(folded) > MAX_VALUE_CHARS:
         raise UsageError(
             f"{flag} is {len(folded)} characters long; the limit is {MAX_VALUE_CHARS}",
