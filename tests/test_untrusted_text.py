@@ -391,7 +391,7 @@ def test_a_malformed_key_is_reported_as_such_and_sends_nothing(
 
 
 @pytest.mark.parametrize("value", ["noir\u202e", "\u2066warm\u2069 light", "film\u200f"])
-def test_customization_and_negative_prompt_lose_bidi_controls(value: str, tmp_path: Path):
+def test_user_prompt_and_customization_lose_bidi_controls(value: str, tmp_path: Path):
     """A user's own text may carry bidi controls too (pasted): they never reach the model,
     the sidecar or the history."""
     result = run("enhance", "a fox\u202e", "--style", value, "--json")
