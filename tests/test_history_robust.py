@@ -178,7 +178,7 @@ def test_a_full_disk_says_so_and_loses_nothing(tmpfs: Path, modal_standin: Modal
 
     assert result.exit_code == 1
     error = one_line(result.stderr)
-    assert "the disk holding it is full" in error and "nothing was lost" in error
+    assert "the disk holding it is full" in error and "already recorded are intact" in error
     assert MOVE_ASIDE not in error
     assert modal_standin.spawns == []
     listed = pippa("status")

@@ -602,3 +602,115 @@ def test_batch_rerun_renders_damaged_clips_again_and_skips_a_whole_one(
     for path in clip.values():
         assert path.read_bytes() == modal_standin.mp4
         assert is_complete(path)
+
+
+# --- the history on the same disk as the clip, filling during the render -----------------
+
+
+@pytest.mark.parametrize("backend", ["modal", "local"])
+def test_a_disk_that_fills_during_the_render_under_the_history_loses_nothing(
+    backend: str,
+    tmpfs: Callable[..., Path],
+    modal_standin: ModalStandIn,
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    private_tempdir: Path,
+):
+    """The history and the clip share one disk, which fills while the render runs: the
+    progress notes the history cannot take are dropped, the render is kept (system temp)
+    or left on Modal, and the error says how to save it, never "run the command again"."""
+    from pippa_cli.backends.local_backend import LocalBackend
+    from pippa_cli.backends.modal_backend import ModalBackend
+
+    disk = tmpfs("disk", size="4m")
+    monkeypatch.setenv("PIPPA_HOME", str(disk / "home"))
+    cls, method = (ModalBackend, "wait") if backend == "modal" else (LocalBackend, "render")
+    original = getattr(cls, method)
+
+    def render_then_fill(self, *args, **kwargs):
+        data = original(self, *args, **kwargs)
+        fill(disk)
+        return data
+
+    monkeypatch.setattr(cls, method, render_then_fill)
+    options = small_args(tiny_model) if backend == "local" else ["--no-enhance", *SMALL_MODAL]
+    if backend == "local":
+        options = ["--no-enhance", *options]
+
+    result = pippa("generate", PROMPT, "-o", str(disk / "clip.mp4"), *options)
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "run the command again" not in result.stderr
+    assert "pippa status" in result.stderr and "--wait" in result.stderr
+    job = history().list()[0]
+    assert job.status == "running"
+    if backend == "local":  # the data dir is full too: kept in the system temp dir
+        assert any(p.name == f"{job.task_id}.mp4" for p in private_tempdir.rglob("*.mp4"))
+
+    (disk / "filler").unlink()
+    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(disk / "later.mp4"))
+
+    assert saved.exit_code == 0, saved.output
+    assert history().get(job.task_id).status == "completed"
+    assert (disk / "later.mp4").stat().st_size > 0 and (disk / "later.json").is_file()
+
+
+def test_a_modal_call_the_history_cannot_record_is_cancelled(
+    tmpfs: Callable[..., Path], modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch
+):
+    """Modal accepted the call but the history's disk filled at that moment: a render no
+    one could find again is not left running (and billing)."""
+    from pippa_cli.backends.modal_backend import ModalBackend
+
+    disk = tmpfs("disk", size="4m")
+    monkeypatch.setenv("PIPPA_HOME", str(disk / "home"))
+    original = ModalBackend.submit
+
+    def submit_then_fill(self, *args, **kwargs):
+        call_id = original(self, *args, **kwargs)
+        fill(disk)
+        return call_id
+
+    monkeypatch.setattr(ModalBackend, "submit", submit_then_fill)
+
+    result = pippa("generate", PROMPT, "--no-enhance", "-o", str(disk / "c.mp4"), *SMALL_MODAL)
+
+    assert result.exit_code == 1, result.stderr
+    assert "could not be recorded, so it was cancelled" in result.stderr, result.stderr
+    assert modal_standin.cancelled == [modal_standin.spawns[0].call_id]
+
+
+# --- a batch on a full disk -----------------------------------------------------------------
+
+
+def test_a_batch_on_a_full_disk_says_so_and_its_rerun_saves_instead_of_rendering(
+    tmpfs: Callable[..., Path], modal_standin: ModalStandIn, tmp_path: Path
+):
+    disk = tmpfs("clips", size="256k")
+    fill(disk, leave_bytes=len(modal_standin.mp4) + 8192)  # room for about one clip
+    source = tmp_path / "list.txt"
+    source.write_text("a fox\nan owl\na cat\n")
+    command = ["generate", "--from-file", str(source), "--output-dir", str(disk), "--no-enhance"]
+
+    first = pippa(*command, *SMALL_MODAL)
+
+    assert first.exit_code == 1
+    assert "No space left on device" in first.stderr
+    assert "rendered but not saved" in first.stderr
+    assert "left running on Modal" not in first.stderr
+    spawned = len(modal_standin.spawns)
+    assert spawned == 3
+
+    (disk / "filler").unlink()
+    second = pippa(*command, *SMALL_MODAL)
+
+    assert second.exit_code == 0, second.output
+    assert len(modal_standin.spawns) == spawned  # nothing rendered (or paid for) twice
+    assert sorted(p.name for p in disk.glob("*.mp4")) == [
+        "001-a-fox.mp4",
+        "002-an-owl.mp4",
+        "003-a-cat.mp4",
+    ]
+    assert {j.status for j in history().list()} == {"completed"}
+    assert list((home() / "unsaved").glob("*.mp4")) == []

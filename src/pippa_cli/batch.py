@@ -22,6 +22,7 @@ from pippa_cli.errors import PippaError, UsageError
 from pippa_cli.generation import (
     CancelledElsewhere,
     Interrupted,
+    VideoNotSaved,
     _signals_as_exceptions,
     _Terminated,
     execute_job,
@@ -51,7 +52,9 @@ class Planned:
 @dataclass
 class LineResult:
     line: int
-    status: str  # completed, skipped, failed, cancelled, running (left on Modal), invalid
+    # completed, skipped, failed, cancelled, running (left on Modal), unsaved (rendered, kept
+    # aside: the disk was full), invalid
+    status: str
     video_path: str | None = None
     error: str | None = None
     job: Job | None = None
@@ -235,6 +238,11 @@ def run_batch(
                     should_stop=stop.is_set,
                 )
                 return LineResult(item.line.number, "completed", job.video_path, job=job)
+            except VideoNotSaved as exc:
+                job = history.get(exc.task_id) if exc.task_id else None
+                display.error(item, f"{exc.message}. {exc.hint}")
+                status = "unsaved" if job is not None and job.active else "failed"
+                return LineResult(item.line.number, status, error=exc.message, job=job)
             except PippaError as exc:
                 job = history.get(exc.task_id) if exc.task_id else None
                 if job is not None and job.active:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pippa_cli import __version__
-from pippa_cli.errors import BackendError, PippaError, UsageError
+from pippa_cli.errors import BackendError, HistoryError, PippaError, UsageError
 from pippa_cli.files import atomic_write_all, json_bytes
 from pippa_cli.history import (
     CANCELLED,
@@ -163,7 +163,7 @@ def execute_job(
         enhanced = _enhance(spec, settings, progress, strict, tracker)
         request = render_request(spec, job.task_id, enhanced)
         if backend.name == "local":
-            tracker.update(status=RUNNING, stage="loading")
+            tracker.progress(status=RUNNING, stage="loading")
             t = time.monotonic()
             data = backend.render(request, spec.model, tracker.reporter(progress))
             tracker.timings["render_s"] = round(time.monotonic() - t, 3)
@@ -174,7 +174,7 @@ def execute_job(
             try:
                 with _interrupts_held():
                     call_id = backend.submit(request, spec.model)
-                    tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+                    _record_call(tracker, backend, call_id)
             except KeyboardInterrupt:
                 _decide_keep(tracker, keep_running, interactive, progress, out)
                 raise
@@ -209,6 +209,7 @@ def follow_job(
     """`pippa status ID --wait`: follow a Modal job to the end and save its video."""
     assert job.remote_call_id
     tracker = _Tracker(history, job.task_id, timings=dict(job.timings))
+    tracker.call_id = job.remote_call_id
     tracker.take_over()
     started = time.monotonic()
     with (
@@ -332,7 +333,13 @@ def save_video(
         raise _not_saved(history, job, data, path, exc, kept) from None
     for name, value in done.items():
         setattr(job, name, value)
-    history.update(job.task_id, **done)
+    try:
+        history.update(job.task_id, **done)
+    except HistoryError as exc:
+        raise HistoryError(
+            f"saved the video to {path}, but the job history could not record it: {exc.message}",
+            f"The clip and its sidecar are complete. {exc.hint}",
+        ) from exc
 
 
 def _not_saved(
@@ -347,16 +354,19 @@ def _not_saved(
     kept = kept or keep(history.path.parent, job.task_id, data)
     # Not failed: the render exists. No pid: no other process should think it orphaned.
     waiting: dict[str, Any] = {"_only_active": True, "stage": UNSAVED, "pid": None}
-    if kept is not None:
-        hint = f"The render is kept at {kept}; {then}"
-        history.update(job.task_id, error=f"{message}; {hint}", **waiting)
-    elif job.remote_call_id:
-        hint = f"The render could not be kept here either; Modal keeps it for 7 days: {then}"
-        history.update(job.task_id, error=message, **waiting)
-    else:
-        hint = "The render could not be kept anywhere else either, so it is lost; "
-        hint += f"{_FIXES.get(exc.errno or 0, 'fix that')} and render it again."
-        history.finish(job.task_id, FAILED, error=f"{message}; the render is lost")
+    # The history may sit on the same full disk: the kept file (found by task id) and the
+    # Modal call are what recovery needs, so a record that cannot follow stops nothing.
+    with contextlib.suppress(HistoryError):
+        if kept is not None:
+            hint = f"The render is kept at {kept}; {then}"
+            history.update(job.task_id, error=f"{message}; {hint}", **waiting)
+        elif job.remote_call_id:
+            hint = f"The render could not be kept here either; Modal keeps it for 7 days: {then}"
+            history.update(job.task_id, error=message, **waiting)
+        else:
+            hint = "The render could not be kept anywhere else either, so it is lost; "
+            hint += f"{_FIXES.get(exc.errno or 0, 'fix that')} and render it again."
+            history.finish(job.task_id, FAILED, error=f"{message}; the render is lost")
     return VideoNotSaved(message, hint)
 
 
@@ -392,8 +402,25 @@ def _enhance(
         if result.warning:
             progress.warn(result.warning)
         prompt = result.enhanced_prompt
-    tracker.update(enhanced_prompt=prompt, progress=_PERCENT["enhance"])
+    tracker.progress(enhanced_prompt=prompt, progress=_PERCENT["enhance"])
     return prompt
+
+
+def _record_call(tracker: _Tracker, backend: ModalBackend, call_id: str) -> None:
+    """The call id reaches the record, or the call is cancelled: a paid render nobody
+    could find again is the one thing that must not happen."""
+    try:
+        tracker.update(status=RUNNING, stage="queued", remote_call_id=call_id)
+        tracker.call_id = call_id
+    except HistoryError as exc:
+        try:
+            backend.cancel(call_id)
+            fate = "so it was cancelled (nothing more is billed)"
+        except BackendError:
+            fate = f"and cancelling it failed too: cancel it in Modal's dashboard ({call_id})"
+        raise HistoryError(
+            f"{exc.message}; the job's Modal call could not be recorded, {fate}", exc.hint
+        ) from exc
 
 
 def _follow(
@@ -460,6 +487,8 @@ def _recording_outcome(
             _cancelled_elsewhere(history, tracker, backend)
         except VideoNotSaved:
             raise  # save_video has recorded what became of the render
+        except HistoryError as exc:
+            _history_failed(exc, tracker)
         except (KeyboardInterrupt, _Terminated) as exc:
             _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
         except PippaError as exc:
@@ -482,6 +511,19 @@ def _crashed(exc: Exception, history: History, tracker: _Tracker) -> NoReturn:
             f"pippa status {job.task_id[:8]} --wait -o PATH saves it elsewhere.",
         ) from exc
     tracker.fail(f"{type(exc).__name__}: {exc}")
+    raise exc
+
+
+def _history_failed(exc: HistoryError, tracker: _Tracker) -> NoReturn:
+    """The history cannot follow the job (its disk filled up): say what became of it,
+    from what this process knows; the history may not even be readable."""
+    if tracker.call_id:
+        raise HistoryError(
+            f"{exc.message}; job {tracker.task_id} goes on on Modal",
+            f"{exc.hint} Then: pippa status {tracker.task_id[:8]} --wait",
+        ) from exc
+    with contextlib.suppress(HistoryError):
+        tracker.fail(exc.message)
     raise exc
 
 
@@ -553,6 +595,7 @@ class _Tracker:
         self.task_id = task_id
         self.timings: dict[str, float] = timings or {}
         self.keep_running = False
+        self.call_id: str | None = None  # the Modal call, once the record holds it
         self.should_stop: Callable[[], bool] | None = None
         self._pending: dict[str, Any] = {}
         self._last_write = 0.0
@@ -570,6 +613,14 @@ class _Tracker:
 
     def update(self, **fields: Any) -> None:
         self.history.update(self.task_id, **fields)
+
+    def progress(self, **fields: Any) -> None:
+        """A progress note (stage, percentage): if the history cannot take it (a disk that
+        filled up during the render), the render goes on; its outcome is written later."""
+        try:
+            self.history.update(self.task_id, **fields)
+        except HistoryError:
+            self._pending.update(fields)
 
     def let_go(self) -> None:
         """This process stops following a job that stays active (on Modal): save what it
@@ -594,9 +645,9 @@ class _Tracker:
             self._pending.update(stage=stage, progress=percent)
             now = time.monotonic()
             if now - self._last_write >= _PERSIST_EVERY_S:
-                self.history.update(self.task_id, **self._pending)
-                self._pending = {}
+                pending, self._pending = self._pending, {}
                 self._last_write = now
+                self.progress(**pending)
             self.check_stop()
 
         return report

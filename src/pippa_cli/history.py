@@ -290,7 +290,7 @@ class History:
         if not self._run(_has_jobs_table):
             self._absent = True
 
-    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _run(self, work: Callable[[sqlite3.Connection], T], uri: str | None = None) -> T:
         """Run `work` on a fresh connection, retrying while another process holds a lock.
 
         The busy timeout covers most waits; SQLite still answers "locked" at once in a few
@@ -301,7 +301,7 @@ class History:
         delay = 0.01
         while True:
             try:
-                with self._connect() as db:
+                with self._connect(uri) as db:
                     return work(db)
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() > deadline:
@@ -310,11 +310,12 @@ class History:
             delay = min(delay * 2, 0.5)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, uri: str | None = None) -> Iterator[sqlite3.Connection]:
+        uri = uri or self._uri
         try:
             db = sqlite3.connect(
-                self._uri or self.path,
-                uri=self._uri is not None,
+                uri or self.path,
+                uri=uri is not None,
                 timeout=_BUSY_TIMEOUT_S,
                 isolation_level=None,
             )
@@ -418,7 +419,19 @@ class History:
     def _read(self, query: str, params: dict[str, Any]) -> list[sqlite3.Row]:
         if self._absent:
             return []
-        return self._run(lambda db: db.execute(query, params).fetchall())
+        try:
+            return self._run(lambda db: db.execute(query, params).fetchall())
+        except HistoryUnusable as problem:
+            # The disk filled up since the history was opened (a WAL read needs room for
+            # its -shm file): reading goes on read-only, as for a read-only mount.
+            if not problem.unwritable or self._uri is not None:
+                raise
+        location = "file:" + quote(os.fspath(self.path))
+        try:
+            return self._run(lambda db: db.execute(query, params).fetchall(), location + "?mode=ro")
+        except HistoryUnusable:
+            immutable = location + "?mode=ro&immutable=1"
+            return self._run(lambda db: db.execute(query, params).fetchall(), immutable)
 
     @staticmethod
     def _row(job: Job) -> dict[str, Any]:
@@ -504,7 +517,8 @@ _HINTS = {
         "Wait for the other pippa process to finish, or stop it; every pippa with the same "
         "PIPPA_HOME ({dir}) shares this history."
     ),
-    FULL: "Free some space on that disk and run the command again; nothing was lost.",
+    FULL: "Free some space on that disk (or set PIPPA_HOME to another one); the jobs "
+    "already recorded are intact.",
     READ_ONLY: (
         "Listing jobs still works; to start or change jobs, set PIPPA_HOME to a writable directory."
     ),

@@ -7,11 +7,17 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from pippa_cli.output import Output
+
+if TYPE_CHECKING:
+    from pippa_cli.batch import Planned
+    from pippa_cli.batch_input import LineError
+    from pippa_cli.history import History, Job
+    from pippa_cli.settings import Settings
 
 
 def generate_batch(
@@ -122,6 +128,10 @@ def generate_batch(
             out.data(result.video_path)
 
     history = History.open_default(settings.home)
+    planned, unsaved = _save_kept(planned, history, settings, out)
+    for error in unsaved:
+        out.error(f"line {error.number}: {error.message}", error.hint)
+    errors += unsaved
     summary = run_batch(
         planned,
         settings,
@@ -136,12 +146,14 @@ def generate_batch(
     )
     done, failed = summary.count("completed"), summary.count("failed")
     skipped, cancelled = summary.count("skipped"), summary.count("cancelled")
+    not_saved = summary.count("unsaved")
     running = summary.left_running
     if not out.quiet:
         out.err.print(
             f"Done {done}, failed {failed + len(errors)}, skipped {skipped} (already complete), "
             f"cancelled {cancelled}"
             + (f", left running on Modal {len(running)}" if running else "")
+            + (f", rendered but not saved {not_saved} (see above)" if not_saved else "")
             + f"; {summary.seconds:.1f} s wall, {summary.gpu_seconds:.1f} s render",
             markup=False,
             highlight=False,
@@ -153,6 +165,41 @@ def generate_batch(
         raise typer.Exit(130)
     if errors or not summary.ok:
         raise typer.Exit(1)
+
+
+def _save_kept(
+    planned: list[Planned], history: History, settings: Settings, out: Output
+) -> tuple[list[Planned], list[LineError]]:
+    """Clips an earlier run rendered but could not save (a full disk) are saved now, from
+    the kept copy or from Modal, rather than rendered and paid for again."""
+    from pippa_cli.batch_input import LineError
+    from pippa_cli.errors import PippaError
+    from pippa_cli.jobs import modal_backend_for, refresh
+    from pippa_cli.unsaved import UNSAVED
+
+    waiting: dict[str, Job] = {}
+    for job in history.list(limit=100_000, status="running"):  # newest first
+        if job.stage == UNSAVED and job.output_path:
+            waiting.setdefault(job.output_path, job)
+    remaining: list[Planned] = []
+    errors: list[LineError] = []
+    for item in planned:
+        job = waiting.get(str(item.spec.output))
+        if item.skip or job is None:
+            remaining.append(item)
+            continue
+        try:
+            backend = modal_backend_for(job, settings)
+            job = refresh(job, history, backend, out, output=item.spec.output, overwrite=True)
+        except PippaError as exc:  # still no room: never render it again meanwhile
+            errors.append(LineError(item.line.number, exc.message, exc.hint))
+            continue
+        item.skip = job.status == "completed"
+        if item.skip or not job.active:
+            remaining.append(item)  # saved now; or its render is gone: render it again
+        else:
+            errors.append(LineError(item.line.number, job.error or "not saved yet"))
+    return remaining, errors
 
 
 def check_output_dir(text: str | None) -> Path:
