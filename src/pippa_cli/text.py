@@ -60,8 +60,9 @@ def has_unsafe_chars(text: str) -> bool:
 
 
 def strip_controls(text: str) -> str:
-    """`text` without escape sequences, controls or bidi characters; newlines are kept and
-    other whitespace controls (tab, CR, FF, VT) become spaces."""
+    """`text` without escape sequences, controls, bidi or invisible characters; newlines
+    are kept and other whitespace controls (tab, CR, FF, VT) become spaces. Secrets are
+    redacted after that, so a key split by those characters is whole again, and hidden."""
     text = _ESCAPES.sub("", text.replace("\r\n", "\n"))
     text = text.translate(_SPACES)
     return redact(_UNSAFE.sub("", text))
