@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -607,3 +609,71 @@ def test_a_huge_limit_lists_everything(clean_env: Path, limit: str):
 
     assert listed.exit_code == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == 3
+
+
+# --- pids no process can have, cells that are not UTF-8 ----------------------------------
+
+LISTINGS = {"list": ["status"], "json": ["status", "--json"], "show": ["status", "{id}"]}
+
+
+@pytest.mark.parametrize("listing", LISTINGS.values(), ids=LISTINGS.keys())
+@pytest.mark.parametrize("pid", [99_999_999_999, 2**63 - 1, -1, 0])
+def test_a_pid_no_process_can_have_is_gone(clean_env: Path, pid: int, listing: list[str]):
+    """Written by another tool (or a damaged row): too large for a pid, or one os.kill
+    reads as a process group; the job's process is gone, not alive and not a crash."""
+    history = History.open_default()
+    add_job(history, "a good fox")
+    job = add_job(history, "an orphaned fox", status="running", pid=pid, host=socket.gethostname())
+
+    result = pippa(*(arg.format(id=job.task_id[:8]) for arg in listing))
+
+    assert result.exit_code == 0, result.output
+    assert "an orphaned fox" in result.stdout
+    assert ("a good fox" in result.stdout) == (listing != LISTINGS["show"])
+    again = History.open_default().get(job.task_id)
+    assert again.status == "failed" and "interrupted" in (again.error or "")
+
+
+# Bytes another tool stored in a TEXT column, and how they are shown.
+NOT_UTF8 = {
+    "ff-and-escape": ("66ff1b5b324a", "f\\xff\\x1b[2J"),
+    "truncated": ("666f78c3", "fox\\xc3"),
+    "encoded-surrogate": ("61eda08062", "a\\xed\\xa0\\x80b"),
+    "lone-continuation": ("80666f78", "\\x80fox"),
+}
+
+
+@pytest.mark.parametrize("column", ["original_prompt", "enhanced_prompt"])
+@pytest.mark.parametrize(("hex_bytes", "shown"), NOT_UTF8.values(), ids=NOT_UTF8.keys())
+def test_a_cell_that_is_not_utf8_is_shown_escaped_among_the_rest(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, hex_bytes: str, shown: str, column: str
+):
+    monkeypatch.setenv("COLUMNS", "200")
+    history = History.open_default()
+    good = [add_job(history, f"good fox {n}") for n in range(2)]
+    # Its process is gone: listing it writes other fields of the row (failed, error).
+    bad = add_job(history, "bad fox", status="running", pid=dead_pid(), host=socket.gethostname())
+    row = f"task_id = '{bad.task_id}'"
+    edit(history.path, f"UPDATE jobs SET {column} = CAST(X'{hex_bytes}' AS TEXT) WHERE {row}")
+
+    table = pippa("status")
+    as_json = pippa("status", "--json")
+    one = pippa("status", bad.task_id[:8])
+
+    for result in (table, as_json, one):
+        assert result.exit_code == 0, result.output
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", result.stdout)
+    assert {line.split("\t")[0] for line in table.stdout.splitlines()[1:]} == {
+        job.task_id[:8] for job in [*good, bad]
+    }
+    rows = {r["task_id"]: r for r in map(json.loads, as_json.stdout.splitlines())}
+    assert set(rows) == {job.task_id for job in [*good, bad]}
+    assert shown in one.stdout
+    assert shown in table.stdout or column != "original_prompt"
+    # JSON escapes the escape character its own way (\u001b); the byte shows as \xff.
+    assert rows[bad.task_id][column] == shown.replace("\\x1b", "\x1b")
+    # The other fields of the row could be written; the foreign bytes are kept as they were.
+    assert History.open_default().get(bad.task_id).status == "failed"
+    with closing(sqlite3.connect(history.path)) as db:
+        stored = db.execute(f"SELECT CAST({column} AS BLOB) FROM jobs WHERE {row}").fetchone()
+    assert stored == (bytes.fromhex(hex_bytes),)

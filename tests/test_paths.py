@@ -203,6 +203,8 @@ def test_an_empty_o_is_refused(modal_standin: ModalStandIn):
         ("clip\t.mp4", "clip\\t.mp4"),
         ("clip\u202egnp.mp4", "clip\\u202egnp.mp4"),
         ("dir\n/", "dir\\n/"),
+        ("clip\u200b.mp4", "clip\\u200b.mp4"),  # invisible: two names that look the same
+        ("clip\U000e0041.mp4", "clip\\U000e0041.mp4"),
     ],
 )
 def test_control_characters_in_o_are_refused(name: str, shown: str, modal_standin: ModalStandIn):
@@ -213,8 +215,19 @@ def test_control_characters_in_o_are_refused(name: str, shown: str, modal_standi
 
     refused(result, "control characters", shown)
     assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    assert "\u200b" not in result.stderr and "\U000e0041" not in result.stderr
     assert modal_standin.spawns == []
     assert not any(p.is_file() for p in Path.cwd().rglob("*"))
+
+
+@pytest.mark.parametrize("extra", [[], ["--detach"], ["--overwrite"]])
+def test_o_dash_is_refused_not_written_as_a_file(extra: list[str], modal_standin: ModalStandIn):
+    """`-` means stdout to every Unix tool; pippa writes files and prints their path."""
+    result = generate("-o", "-", *extra)
+
+    refused(result, "-o - (stdout) is not supported", "-o ./-")
+    assert modal_standin.spawns == []
+    assert not any(Path.cwd().iterdir())  # no `-.mp4`, no `-.json`
 
 
 # --- dangling symlinks -------------------------------------------------------------------
@@ -291,6 +304,8 @@ def test_status_o_refuses_a_missing_directory_and_control_characters(
 
     refused(pippa("status", task_id, "-o", "missing/"), "missing does not exist")
     refused(pippa("status", task_id, "-o", "x\x1b]0;pwned\x07.mp4"), "control characters")
+    refused(pippa("status", task_id, "-o", "-"), "-o - (stdout) is not supported")
+    assert not Path("-.mp4").exists()
     assert not Path("missing").exists() and not Path("missing.mp4").exists()
 
 

@@ -3,11 +3,13 @@ a reader that closes stdout early."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from pippa_cli.history import History, new_job
 from tests.fixtures_ltx import small_args
+from tests.groq_server import GroqServer, completion_response
 from tests.modal_standin import pippa_process
 
 TERMINATIONS = [signal.SIGTERM, signal.SIGHUP]
@@ -136,3 +139,49 @@ def test_a_reader_that_stops_early_ends_pippa_quietly(args: list[str]):
     assert first.strip()
     assert stderr == b"", stderr.decode()
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "extra"), [("1", []), ("1", ["--json"]), ("4", [])], ids=["one", "json", "four"]
+)
+def test_enhance_stops_sending_when_its_reader_is_gone(
+    groq: GroqServer, tmp_path: Path, concurrency: str, extra: list[str]
+):
+    """`pippa enhance --from-file big.txt | head -1`: each line left is a Groq request the
+    user pays for (quota) and no one will read."""
+    answer = completion_response("A red fox trots through fresh snow at dawn.")
+    closed = threading.Event()
+    answered = itertools.count()
+
+    def after_the_first_lines(request):
+        # The first requests answer at once; later ones wait until the reader is gone, so
+        # that how many lines fit in the pipe before it closes does not matter.
+        if next(answered) >= int(concurrency):
+            closed.wait(60)
+        return answer(request)
+
+    groq.respond(after_the_first_lines)
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("".join(f"idea {i}\n" for i in range(300)))
+    command = [sys.executable, "-m", "pippa_cli", "enhance", "--from-file", str(ideas)]
+    proc = subprocess.Popen(
+        [*command, "--concurrency", concurrency, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # like `| head -1`
+    finally:
+        closed.set()
+    stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+
+    assert b"red fox" in first
+    assert b"Traceback" not in stderr, stderr.decode()
+    assert proc.returncode == 0, stderr.decode()
+    # The first lines, those in flight when the pipe closed and those started while the
+    # write that found it closed was under way: not the other 290.
+    assert len(groq.requests) <= 3 * int(concurrency), len(groq.requests)

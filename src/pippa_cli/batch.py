@@ -30,7 +30,7 @@ from pippa_cli.generation import (
 from pippa_cli.history import History, Job
 from pippa_cli.mp4 import check_structure
 from pippa_cli.output import Output
-from pippa_cli.progress import STAGE_LABELS
+from pippa_cli.progress import STAGE_LABELS, progress_label
 from pippa_cli.spec import GenerateSpec, build_spec, sidecar_path, slugify
 from pippa_cli.text import visible
 
@@ -425,4 +425,6 @@ class LineProgress:
         if progress is None or self.task is None:
             return
         with self.batch._lock:
-            progress.update(self.task, detail=detail, completed=completed or 0, total=total)
+            progress.update(
+                self.task, detail=progress_label(detail), completed=completed or 0, total=total
+            )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -459,18 +459,31 @@ def enhance_lines(
     *,
     strict: bool,
     concurrency: int,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[int, Enhancement | EnhancementError]]:
-    """Enhance many prompts concurrently, yielding results in input order."""
+    """Enhance many prompts concurrently, yielding results in input order.
+
+    `stop` is asked before each line's request: once it says True (the reader of the
+    results went away), lines not yet sent are skipped and the results end."""
     from concurrent.futures import ThreadPoolExecutor
 
     gate = GroqGate()
 
-    def one(item: tuple[int, str, Customization]) -> tuple[int, Enhancement | EnhancementError]:
+    def one(
+        item: tuple[int, str, Customization],
+    ) -> tuple[int, Enhancement | EnhancementError | None]:
         number, prompt, customization = item
+        if stop():
+            return number, None  # never sent: each request costs quota
         try:
             return number, enhance_prompt(prompt, customization, settings, strict=strict, gate=gate)
         except EnhancementError as exc:
             return number, exc
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pippa-enhance") as pool:
-        yield from pool.map(one, lines)
+        for number, result in pool.map(one, lines):
+            if result is None or stop():
+                # Requests already under way finish; queued ones are dropped unsent.
+                pool.shutdown(wait=False, cancel_futures=True)
+                return
+            yield number, result

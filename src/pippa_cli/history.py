@@ -323,6 +323,10 @@ class History:
             raise self._problem(exc) from None
         try:
             db.row_factory = sqlite3.Row
+            # Another tool may have stored bytes that are not UTF-8: one such cell must not
+            # hide the whole history. The bytes survive as surrogates, which `visible` shows
+            # as \xff and `_stored` never writes back raw.
+            db.text_factory = _decode_text
             db.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             db.execute("PRAGMA synchronous = NORMAL")
             yield db
@@ -501,6 +505,10 @@ def _integer(value: Any, *, required: bool) -> tuple[int | None, str | None]:
     if value is None:
         return (0, "is missing") if required else (None, None)
     return (0 if required else None), f"is not a number ({str(value)[:20]!r})"
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _user_version(db: sqlite3.Connection) -> int:

@@ -22,12 +22,14 @@ def process_gone(job: Job) -> bool:
     """True when the job's pippa process is known to have died (same host only)."""
     if job.pid is None or job.host != socket.gethostname():
         return False
+    if job.pid <= 0:  # not a process: os.kill would signal a process group (or all)
+        return True
     # Only a pid that no longer exists counts: a live job must never be marked failed, even
     # when pippa runs inside another program. (A reused pid keeps a dead job "running"
     # until that process ends: the milder mistake.)
     try:
         os.kill(job.pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # too large for a pid_t: no process has it
         return True
     except PermissionError:
         return False

@@ -30,6 +30,14 @@ STAGE_LABELS = {
 }
 
 
+def progress_label(text: str) -> str:
+    """Foreign text (a stage name from Modal's progress or another tool's history row) as
+    a rich Progress column shows it: neither terminal codes nor markup."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
 class StageProgress:
     def __init__(self, out: Output) -> None:
         self.out = out
@@ -72,11 +80,13 @@ class StageProgress:
         if self.current:
             self._complete(self.current)
         self.current = name
-        label = STAGE_LABELS.get(name, name)
+        text = STAGE_LABELS.get(name, name)
         if self._progress is not None:
-            self._tasks[name] = self._progress.add_task(label, total=None, detail=detail)
+            self._tasks[name] = self._progress.add_task(
+                progress_label(text), total=None, detail=progress_label(detail)
+            )
         elif not self.out.quiet and not self.out.json_mode:
-            self.out.info(f"{label}{' ' + detail if detail else ''}...")
+            self.out.info(f"{text}{' ' + detail if detail else ''}...")
 
     def step(self, name: str, completed: int, total: int) -> None:
         """Progress within a stage, e.g. denoising step 12/50."""

@@ -270,6 +270,13 @@ def check_output(output: str | Path, overwrite: bool, file_name: str | None = No
     text = str(output)
     if not text:
         raise UsageError("-o is empty", "Name an MP4 file or a directory, e.g. -o clip.mp4.")
+    # `-` means stdout to every Unix tool; a file named `-.mp4` would surprise everyone.
+    if isinstance(output, str) and text == "-":
+        raise UsageError(
+            "-o - (stdout) is not supported: pippa writes the video to a file and prints its "
+            "path on stdout",
+            "Name an MP4 file or a directory, e.g. -o clip.mp4 (-o ./- for a file named '-').",
+        )
     # The user's text only: a Path pippa built from the working directory is not an -o.
     if isinstance(output, str) and has_unsafe_chars(text):
         raise UsageError(

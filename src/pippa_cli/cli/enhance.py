@@ -111,7 +111,11 @@ def _enhance_list(
     if errors and strict:
         raise UsageError(f"{len(errors)} bad line(s); nothing was sent (--strict)")
     failed = bool(errors)
-    for number, result in enhance_lines(work, settings, strict=strict, concurrency=concurrency):
+    # A reader that went away (`| head -1`) wants no more: stop sending requests.
+    results = enhance_lines(
+        work, settings, strict=strict, concurrency=concurrency, stop=lambda: out.stdout_closed
+    )
+    for number, result in results:
         if isinstance(result, PippaError):
             out.error(f"line {number}: {result.message}", result.hint)
             failed = True
