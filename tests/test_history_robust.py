@@ -677,3 +677,25 @@ def test_a_cell_that_is_not_utf8_is_shown_escaped_among_the_rest(
     with closing(sqlite3.connect(history.path)) as db:
         stored = db.execute(f"SELECT CAST({column} AS BLOB) FROM jobs WHERE {row}").fetchone()
     assert stored == (bytes.fromhex(hex_bytes),)
+
+
+@pytest.mark.parametrize("hex_bytes", ["66ff", "c3", "80"])
+def test_a_task_id_that_is_not_utf8_is_listed_as_damaged(clean_env: Path, hex_bytes: str):
+    """Its row cannot be addressed to write to it again: shown as damaged, left alone."""
+    history = History.open_default()
+    good = add_job(history, "good fox")
+    bad = add_job(history, "bad fox", status="running", pid=dead_pid(), host=socket.gethostname())
+    edit(
+        history.path,
+        f"UPDATE jobs SET task_id = CAST(X'{hex_bytes}' AS TEXT) || task_id "
+        f"WHERE task_id = '{bad.task_id}'",
+    )
+
+    table = pippa("status")
+    as_json = pippa("status", "--json")
+
+    assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
+    assert "damaged" in table.stdout and "good fox" in table.stdout
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert {r["task_id"] for r in rows if not r.get("damaged")} == {good.task_id}
+    assert any("task_id is not valid UTF-8" in (r.get("damaged") or "") for r in rows)

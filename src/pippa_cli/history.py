@@ -461,6 +461,10 @@ class History:
                 data[name], problem = _text(value, required=False)
             if problem:
                 damage.append(f"{name} {problem}")
+        task_id = data.get("task_id")
+        if isinstance(task_id, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in task_id):
+            # Its row could not be addressed again (SQLite takes UTF-8 only): read-only.
+            damage.append("task_id is not valid UTF-8")
         return Job(**data, damaged="; ".join(damage) or None)
 
 
