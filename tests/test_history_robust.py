@@ -699,3 +699,62 @@ def test_a_task_id_that_is_not_utf8_is_listed_as_damaged(clean_env: Path, hex_by
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert {r["task_id"] for r in rows if not r.get("damaged")} == {good.task_id}
     assert any("task_id is not valid UTF-8" in (r.get("damaged") or "") for r in rows)
+
+
+# --- rows another tool wrote: values pippa must not trust ---------------------------------
+
+
+@pytest.mark.parametrize("created_at", ["2024-01-01T00:00:00", "2024-01-01", "garbage"])
+def test_a_timestamp_without_a_time_zone_does_not_break_the_list(clean_env: Path, created_at):
+    history = History.open_default()
+    good = add_job(history, "good fox")
+    odd = add_job(history, "odd fox")
+    edit(
+        history.path, f"UPDATE jobs SET created_at = '{created_at}' WHERE task_id = '{odd.task_id}'"
+    )
+
+    listed = pippa("status")
+
+    assert listed.exit_code == 0, listed.output
+    assert "good fox" in listed.stdout and "odd fox" in listed.stdout
+    assert good.task_id[:8] in listed.stdout
+
+
+@pytest.mark.parametrize("name", ["a\x1b]0;p\x07.mp4", "a\nb.mp4", "\u202ea.mp4"])
+def test_a_planned_path_with_control_characters_is_never_written_to(
+    clean_env: Path, modal_standin: ModalStandIn, tmp_path: Path, name: str
+):
+    """The history is text another tool may have written: its planned path is not used."""
+    from tests.modal_standin import Script
+
+    planned_dir = tmp_path / "planned"
+    planned_dir.mkdir()
+    path = f"{planned_dir}/{name}"
+    history = History.open_default()
+    job = add_job(history, "a fox", status="running", remote_call_id="fc-planned")
+    modal_standin.add_call("fc-planned", Script(steps=0))
+    edit(history.path, f"UPDATE jobs SET output_path = '{path}' WHERE task_id = '{job.task_id}'")
+    # Bypass pippa's own escaping on the way in: the raw characters are in the row.
+    assert History.open_default().get(job.task_id).output_path is not None
+
+    waited = pippa("status", job.task_id[:8], "--wait")
+    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(tmp_path / "elsewhere.mp4"))
+
+    assert waited.exit_code == 2, waited.output
+    assert "control characters" in waited.stderr
+    assert list(planned_dir.iterdir()) == []
+    assert saved.exit_code == 0, saved.output
+    assert (tmp_path / "elsewhere.mp4").is_file()
+
+
+def test_a_backend_this_pippa_does_not_know_is_not_followed_forever(
+    clean_env: Path, modal_standin: ModalStandIn
+):
+    history = History.open_default()
+    job = add_job(history, "a fox", status="running", remote_call_id="fc-other", pid=None)
+    edit(history.path, f"UPDATE jobs SET backend = 'runpod' WHERE task_id = '{job.task_id}'")
+
+    result = pippa("status", job.task_id[:8], "--wait")
+
+    assert result.exit_code == 1
+    assert "cannot follow" in result.stderr

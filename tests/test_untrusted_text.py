@@ -547,3 +547,83 @@ def test_a_foreign_stage_name_is_shown_as_text_in_a_batch_line(stage: str, liter
             line.step(stage, 1, 4)
 
     _assert_shown_not_acted_on(buffer.getvalue(), literal)
+
+
+# --- the second adversarial pass --------------------------------------------------------
+
+
+def test_a_key_only_in_dotenv_is_redacted_even_without_enhancement(modal_standin, tmp_path):
+    """A key of any shape, read from ./.env, echoed by a Modal error: never shown or stored."""
+    from tests.modal_results import remote_raise
+    from tests.modal_standin import Script
+
+    key = "sk-groqlike-NOTGSKSHAPE-998877"
+    Path(".env").write_text(f"GROQ_API_KEY={key}\n")
+    modal_standin.script = Script(steps=1, outcome=remote_raise(RuntimeError(f"bad key {key}")))
+
+    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"), "--debug")
+
+    assert result.exit_code == 1
+    assert key not in result.output and "[redacted]" in result.stderr
+    for path in Path(os.environ["PIPPA_HOME"]).rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    "class_name", ["Foo\nok: rendered /tmp/fox.mp4", "Foo\r\nError: fake", "Foo\x1b[2K\rok"]
+)
+def test_foreign_text_cannot_forge_a_line_of_its_own(tmp_path: Path, class_name: str):
+    """A local model directory's model_index.json names the class in the error line: one
+    line, with the newline shown as \\n."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
+
+    result = run("generate", "a fox", "--backend", "local", "--model", str(model))
+
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("Error: ") and len(lines) == 2  # the error and its hint
+    assert not RAW.search(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"stage": "denoising", "step": "abc", "total": 2}, {"step": float("inf")}, {"total": [1]}],
+)
+def test_a_garbled_progress_entry_does_not_fail_a_render(modal_standin, tmp_path, entry):
+    from tests.modal_standin import Script
+
+    modal_standin.script = Script(steps=2)
+
+    def garble(call, index: int) -> None:
+        modal_standin.progress.put(call.object_id, entry)
+
+    modal_standin.on_get.append(garble)
+    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "f.mp4").is_file()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("timeout_s", float("inf")), ("max_containers", float("inf")), ("timeout_s", "abc")],
+)
+def test_a_hand_edited_deployment_record_does_not_crash(modal_standin, tmp_path, field, value):
+    from pippa_cli.deployment import DeployConfig
+
+    assert modal_standin.deployment is not None
+    modal_standin.deployment[field] = value
+
+    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
+    doctor = run("doctor", "--json")
+
+    assert "unexpected" not in result.output + doctor.output
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output
+    # Redeploying takes the defaults for what the record holds that it cannot read.
+    assert (
+        DeployConfig().updated(modal_standin.deployment, {}) == DeployConfig().updated({}, {})
+        or field == "gpu"
+    )

@@ -72,8 +72,9 @@ class DeployConfig:
         values = dict(self.__dict__)
         if isinstance(record, dict):
             for name in ("gpu", "timeout_s", "scaledown_s", "max_containers", "cpu", "memory_mib"):
-                if record.get(name) is not None:
-                    values[name] = type(values[name])(record[name])
+                kept = _kept_value(record.get(name), type(values[name]))
+                if kept is not None:  # a value this pippa cannot read: the default
+                    values[name] = kept
         values.update({k: v for k, v in given.items() if v is not None})
         return DeployConfig(**values)
 
@@ -135,7 +136,7 @@ class Deployment:
                 request_fields=frozenset(map(str, record.get("request_fields") or ())),
                 presets=frozenset(map(str, record.get("presets") or ())),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return None
 
     def cannot_render(self, fields: list[str]) -> str | None:
@@ -144,4 +145,21 @@ class Deployment:
         missing = sorted(set(fields) - self.request_fields)
         if missing:
             return f"it does not know the request field(s) {', '.join(missing)}"
+        return None
+
+
+def _kept_value(value: object, kind: type) -> Any:
+    """A previous deployment's setting as this pippa's type, or None when the record holds
+    something else (an older or a hand-edited record): deploying must not crash on it."""
+    import math
+
+    if value is None or isinstance(value, bool):
+        return None
+    if kind is str:
+        return value if isinstance(value, str) and value.isprintable() and value else None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
         return None

@@ -93,8 +93,11 @@ def check_model(
                     f"Hugging Face answered {info.status_code}: --model {source.label} not checked"
                 )
             commit = str(info.json().get("sha") or revision)
+            siblings = info.json().get("siblings")
             files = {
-                s.get("rfilename") for s in info.json().get("siblings") or [] if isinstance(s, dict)
+                s["rfilename"]
+                for s in (siblings if isinstance(siblings, list) else [])
+                if isinstance(s, dict) and isinstance(s.get("rfilename"), str)
             }
             if files and "model_index.json" not in files:
                 raise _not_pipeline(source.label, "it has no model_index.json")

@@ -96,10 +96,9 @@ def refresh(
     job = mark_if_orphaned(job, history)
     if not job.active or owner_following(job):
         return job
-    target = output or Path(job.output_path or f"{job.task_id}.mp4")
     kept = find_unsaved(history.path.parent, job.task_id)
     if kept is not None:
-        return _save_kept(job, kept, history, out, target, overwrite)
+        return _save_kept(job, kept, history, out, output or planned_path(job), overwrite)
     if not job.remote_call_id or backend is None:
         return job
     if not backend.sdk.has_credentials():
@@ -127,7 +126,7 @@ def refresh(
                 history,
                 job,
                 state.result,
-                target,
+                output or planned_path(job),
                 progress,
                 overwrite=overwrite,
                 timings=dict(job.timings),
@@ -174,6 +173,22 @@ def _save_kept(
     except OSError as exc:
         out.warn(f"saved the video, but could not delete the kept copy {kept}: {exc.strerror}")
     return history.get(job.task_id)
+
+
+def planned_path(job: Job) -> Path:
+    """Where the job's video was meant to go. The history is text another tool may have
+    written: a path with control characters is never written to."""
+    from pippa_cli.errors import UsageError
+    from pippa_cli.text import has_unsafe_chars
+
+    if not job.output_path:
+        return Path(f"{job.task_id}.mp4")
+    if has_unsafe_chars(job.output_path):
+        raise UsageError(
+            f"job {job.task_id}'s planned output path has control characters",
+            f"Save it elsewhere: pippa status {job.task_id[:8]} --wait -o PATH",
+        )
+    return Path(job.output_path)
 
 
 def modal_backend_for(job: Job, settings: Settings) -> ModalBackend | None:

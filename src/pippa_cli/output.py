@@ -61,7 +61,8 @@ class Output:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self._say(f"Warning: {message}", style="yellow")
+            # One line: a newline in foreign text must not forge a line of its own.
+            self._say(visible(f"Warning: {message}"), style="yellow")
 
     def warn_once(self, message: str, where: str) -> None:
         """A warning that many lines of a list share is shown once, for the first line."""
@@ -99,7 +100,9 @@ def report_error(message: str, hint: str | None = None, console: Console | None 
 
     console = console or stderr_console()
     line = Text("Error: ", style="bold red")
-    line.append(visible(message, multiline=True))
+    # One line each: a newline in foreign text (a model's class name, a server's error)
+    # must not forge a line of its own.
+    line.append(visible(message))
     console.print(line)
     if hint:
-        console.print(Text(visible(hint, multiline=True), style="dim"))
+        console.print(Text(visible(hint), style="dim"))

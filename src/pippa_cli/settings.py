@@ -78,7 +78,7 @@ def load_settings(**overrides: Any) -> Settings:
 
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**given)
+        settings = Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "settings"
@@ -86,3 +86,8 @@ def load_settings(**overrides: Any) -> Settings:
             f"invalid setting {name}: {first['msg']}",
             f"Check the flag, the PIPPA_{name.upper()} variable, or your .env file.",
         ) from None
+    # A key from .env is not in the environment: redaction must know it before anything
+    # (an error from Modal, a path) could echo it, enhancement or not.
+    if settings.groq_api_key is not None:
+        register(settings.groq_api_key.get_secret_value())
+    return settings

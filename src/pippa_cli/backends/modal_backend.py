@@ -371,11 +371,12 @@ class ModalBackend:
             entry = None
         if not isinstance(entry, dict):
             return RemoteState(status="running", stage="queued")
+        try:
+            step, total = int(entry.get("step") or 0), int(entry.get("total") or 0)
+        except (TypeError, ValueError, OverflowError):  # a garbled entry: no step shown
+            step = total = 0
         return RemoteState(
-            status="running",
-            stage=str(entry.get("stage") or "queued"),
-            step=int(entry.get("step") or 0),
-            total=int(entry.get("total") or 0),
+            status="running", stage=str(entry.get("stage") or "queued"), step=step, total=total
         )
 
     def _errors(self) -> _ModalErrors:

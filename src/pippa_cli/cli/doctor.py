@@ -15,6 +15,7 @@ def doctor(json_output: o.Json = False, quiet: o.Quiet = False, debug: o.Debug =
     from pippa_cli.doctor import ERROR, run_checks
     from pippa_cli.output import Output
     from pippa_cli.settings import load_settings
+    from pippa_cli.text import visible
 
     out = Output(quiet=quiet, json_mode=json_output)
     checks = run_checks(load_settings())
@@ -25,8 +26,9 @@ def doctor(json_output: o.Json = False, quiet: o.Quiet = False, debug: o.Debug =
     else:
         width = max(len(c.name) for c in checks)
         for check in checks:
-            out.data(f"{check.status:<7}  {check.name:<{width}}  {check.message}")
+            # Messages quote foreign text (a deployment record, a server): one line each.
+            out.data(f"{check.status:<7}  {check.name:<{width}}  {visible(check.message)}")
             if check.hint and check.status != "ok":
-                out.data(f"{'':<7}  {'':<{width}}  -> {check.hint}")
+                out.data(f"{'':<7}  {'':<{width}}  -> {visible(check.hint)}")
     if any(c.status == ERROR for c in checks):
         raise typer.Exit(1)

@@ -116,11 +116,22 @@ def _show_job(
     output: str | None,
     overwrite: bool,
 ) -> Job:
-    from pippa_cli.jobs import mark_if_orphaned, modal_backend_for, owner_following, refresh
+    from pippa_cli.errors import PippaError
+    from pippa_cli.jobs import (
+        mark_if_orphaned,
+        modal_backend_for,
+        owner_following,
+        planned_path,
+        refresh,
+    )
     from pippa_cli.spec import check_output
+    from pippa_cli.text import has_unsafe_chars
 
     job = history.get(task_id)
-    planned = Path(job.output_path).name if job.output_path else f"{job.task_id}.mp4"
+    # For `-o DIR`: the planned name, unless another tool wrote one with control characters.
+    planned = Path(job.output_path or "").name
+    if not planned or has_unsafe_chars(planned):
+        planned = f"{job.task_id}.mp4"
     target = check_output(output, overwrite, file_name=planned) if output is not None else None
     reconcile = _Reconciler(history, out)
     if history.write_problem is not None:
@@ -145,10 +156,16 @@ def _show_job(
     )
     while wait and job.active and not job.damaged:
         backend = modal_backend_for(job, settings)
+        if backend is None and job.remote_call_id and not owner_following(job):
+            raise PippaError(  # a backend this pippa does not know (a newer pippa's)
+                f"job {job.task_id} runs on backend {job.backend!r}, which this pippa cannot "
+                "follow",
+                "Use the pippa that started it.",
+            )
         if backend is not None and not owner_following(job):
             from pippa_cli.generation import follow_job
 
-            path = target or Path(job.output_path or f"{job.task_id}.mp4")
+            path = target or planned_path(job)
             return follow_job(job, history, backend, out, path, overwrite=overwrite)
         job = _watch_owner(job, history, out)
     return job
@@ -292,7 +309,7 @@ def _age(created_at: str) -> str:
 
     try:
         seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(created_at)).total_seconds()
-    except ValueError:
+    except (ValueError, TypeError):  # a row another tool wrote (no time zone): unknown
         return "?"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
