@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pippa_cli.errors import HistoryError, UsageError
-from pippa_cli.text import json_dumps, visible
+from pippa_cli.text import has_undecodable, json_dumps, visible
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "queued",
@@ -265,6 +265,11 @@ class History:
             version = _user_version(db)
         return version
 
+    def _read_only_uris(self) -> tuple[str, str]:
+        """`mode=ro`, and `immutable` for when SQLite cannot even create its -shm file."""
+        location = "file:" + quote(os.fspath(self.path))
+        return location + "?mode=ro", location + "?mode=ro&immutable=1"
+
     def _open_read_only(self, problem: HistoryUnusable) -> None:
         """Read what cannot be written: `mode=ro`, or `immutable` when SQLite cannot create
         its -shm file there (then a -wal another process left unmerged cannot be read)."""
@@ -272,14 +277,14 @@ class History:
         if not self.path.is_file():
             self._absent = True
             return
-        location = "file:" + quote(os.fspath(self.path))
-        self._uri = location + "?mode=ro"
+        read_only, immutable = self._read_only_uris()
+        self._uri = read_only
         try:
             self.version = self._run(_user_version)
         except HistoryUnusable as again:
             if not again.unwritable:
                 raise
-            self._uri = location + "?mode=ro&immutable=1"
+            self._uri = immutable
             self.version = self._run(_user_version)
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.is_file() and wal.stat().st_size > 0:
@@ -430,11 +435,10 @@ class History:
             # its -shm file): reading goes on read-only, as for a read-only mount.
             if not problem.unwritable or self._uri is not None:
                 raise
-        location = "file:" + quote(os.fspath(self.path))
+        read_only, immutable = self._read_only_uris()
         try:
-            return self._run(lambda db: db.execute(query, params).fetchall(), location + "?mode=ro")
+            return self._run(lambda db: db.execute(query, params).fetchall(), read_only)
         except HistoryUnusable:
-            immutable = location + "?mode=ro&immutable=1"
             return self._run(lambda db: db.execute(query, params).fetchall(), immutable)
 
     @staticmethod
@@ -462,7 +466,7 @@ class History:
             if problem:
                 damage.append(f"{name} {problem}")
         task_id = data.get("task_id")
-        if isinstance(task_id, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in task_id):
+        if isinstance(task_id, str) and has_undecodable(task_id):
             # Its row could not be addressed again (SQLite takes UTF-8 only): read-only.
             damage.append("task_id is not valid UTF-8")
         return Job(**data, damaged="; ".join(damage) or None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from pippa_cli.errors import UsageError
-from pippa_cli.text import fold_whitespace, has_control_chars, strip_controls
+from pippa_cli.text import fold_whitespace, has_control_chars, has_undecodable, strip_controls
 
 # The seed's limit on user prompts.
 MAX_PROMPT_CHARS = 500
@@ -21,7 +21,7 @@ def validate_prompt(text: str, *, where: str = "the prompt") -> str:
             f"{where} contains control characters",
             "Remove them; newlines and tabs are fine.",
         )
-    if any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+    if has_undecodable(text):
         raise UsageError(f"{where} is not valid UTF-8", "Convert it to UTF-8, e.g. with iconv.")
     # Bidi controls mean nothing to a video model and could disguise the prompt when shown.
     prompt = fold_whitespace(strip_controls(text))

@@ -45,6 +45,7 @@ _ESCAPES = re.compile(
     r"|(?:\x1b[\]P^_X]|[\x90\x9d\x9e\x9f\x98])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -~]?"
 )
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # For JSON: what json.dumps(ensure_ascii=False) leaves raw but a terminal or a JavaScript
 # reader would act on.
 _JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff]")
@@ -52,6 +53,11 @@ _JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udf
 
 def has_control_chars(text: str) -> bool:
     return _CONTROL.search(text) is not None
+
+
+def has_undecodable(text: str) -> bool:
+    """Lone surrogates: bytes that were not UTF-8 (an argument, a history cell)."""
+    return _SURROGATE.search(text) is not None
 
 
 def has_unsafe_chars(text: str) -> bool:

@@ -51,10 +51,13 @@ class PippaGroup(TyperGroup):
 def _refuse_undecodable(args: list[str]) -> None:
     """Bytes that are not UTF-8 in an argument (`pippa enhance $'fox \\xff'`) arrive as
     lone surrogates: a usage error before anything runs, not a garbled prompt or path."""
+    if all(arg.isascii() for arg in args):
+        return  # the usual case: start-up does not pay for importing pippa_cli.text
+    from pippa_cli.text import has_undecodable, visible
+
     for number, arg in enumerate(args, start=1):
-        if any(0xD800 <= ord(char) <= 0xDFFF for char in arg):
+        if has_undecodable(arg):
             from pippa_cli.output import report_error
-            from pippa_cli.text import visible
 
             report_error(
                 f"argument {number} ({visible(arg)}) is not valid UTF-8",
