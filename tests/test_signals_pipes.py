@@ -35,6 +35,20 @@ def _wait(predicate, proc: subprocess.Popen, what: str, timeout: float = 120):
     pytest.fail(f"never saw {what}")
 
 
+def _signal_when(
+    predicate, proc: subprocess.Popen, signum: int, what: str, timeout: float = 120
+) -> tuple[str, str]:
+    """Send `signum` once `predicate` holds; pippa's stdout and stderr after it ended."""
+    try:
+        _wait(predicate, proc, what, timeout)
+        proc.send_signal(signum)
+        return proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 @pytest.mark.parametrize("signum", TERMINATIONS, ids=["SIGTERM", "SIGHUP"])
 def test_a_terminated_local_batch_records_its_job_and_prints_its_summary(
     signum: int, tiny_model: Path, tmp_path: Path
@@ -55,14 +69,7 @@ def test_a_terminated_local_batch_records_its_job_and_prints_its_summary(
         jobs = History(history).list() if history.exists() else []
         return jobs and jobs[0].stage == "denoising"
 
-    try:
-        _wait(denoising, proc, "the first clip denoising")
-        proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    _, stderr = _signal_when(denoising, proc, signum, "the first clip denoising")
 
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
@@ -95,15 +102,8 @@ def test_a_terminated_modal_batch_leaves_its_paid_jobs_running_and_findable(
         jobs = [j for j in History.open_default().list() if j.remote_call_id]
         return len(jobs) == 2
 
-    try:
-        _wait(two_submitted, proc, "two jobs on Modal", timeout=30)
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=30)
-        assert stdout == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    stdout, stderr = _signal_when(two_submitted, proc, signum, "two jobs on Modal", 30)
+    assert stdout == ""
 
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
