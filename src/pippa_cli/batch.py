@@ -23,14 +23,13 @@ from pippa_cli.generation import (
     CancelledElsewhere,
     Interrupted,
     VideoNotSaved,
-    _signals_as_exceptions,
-    _Terminated,
     execute_job,
 )
 from pippa_cli.history import History, Job
 from pippa_cli.mp4 import check_structure
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS, progress_label
+from pippa_cli.signals import Terminated, signals_as_exceptions
 from pippa_cli.spec import GenerateSpec, build_spec, sidecar_path, slugify
 from pippa_cli.text import visible
 
@@ -271,7 +270,7 @@ def run_batch(
                 keep["running"] = ask_keep_running(display, out, "the jobs in flight")
 
         try:
-            with _signals_as_exceptions():  # SIGTERM/SIGHUP end a batch like Ctrl-C
+            with signals_as_exceptions():  # SIGTERM/SIGHUP end a batch like Ctrl-C
                 if backend.name == "local":
                     # One GPU: one clip at a time, in this thread so Ctrl-C reaches it.
                     for item in todo:
@@ -282,7 +281,7 @@ def run_batch(
                             break
                 else:
                     _fan_out(todo, work, record, stop, concurrency, on_interrupt)
-        except (KeyboardInterrupt, _Terminated):
+        except (KeyboardInterrupt, Terminated):
             summary.interrupted = True
     done = {r.line for r in summary.results}
     for item in todo:
@@ -308,10 +307,10 @@ def _fan_out(
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 record(future.result())
-    except (KeyboardInterrupt, _Terminated) as exc:
+    except (KeyboardInterrupt, Terminated) as exc:
         # Stop submitting; running workers see `stop` and cancel (or keep) their jobs.
         try:
-            on_interrupt(isinstance(exc, _Terminated))
+            on_interrupt(isinstance(exc, Terminated))
         finally:
             stop.set()
         for future in pending:

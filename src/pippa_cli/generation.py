@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import errno
 import os
-import signal
 import socket
 import sys
 import time
@@ -35,6 +34,7 @@ from pippa_cli.history import (
 from pippa_cli.ltx import RenderRequest
 from pippa_cli.output import Output
 from pippa_cli.progress import StageProgress
+from pippa_cli.signals import Terminated, interrupts_held, signals_as_exceptions
 from pippa_cli.spec import GenerateSpec, free_name, sidecar_path
 from pippa_cli.text import json_dumps, strip_controls
 from pippa_cli.unsaved import UNSAVED
@@ -83,10 +83,6 @@ class CancelledElsewhere(Interrupted):
     """`pippa cancel` from another terminal cancelled this job (only this one)."""
 
 
-class _Terminated(BaseException):
-    """SIGTERM/SIGHUP while a job runs: handled like Ctrl-C, but never asks."""
-
-
 class _CancelRequested(BaseException):
     """`pippa cancel` marked the job cancelled: stop, and never keep a Modal call running."""
 
@@ -104,7 +100,7 @@ def run_generation(
 ) -> Job:
     if detach and backend.name != "modal":
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
-    with StageProgress(out) as progress, _signals_as_exceptions():
+    with StageProgress(out) as progress, signals_as_exceptions():
         # Everything that can be checked for free, then the weights, before the job starts.
         for warning in backend.preflight(spec, progress.stage):
             progress.warn(warning)
@@ -172,7 +168,7 @@ def execute_job(
             t = time.monotonic()
             # Once Modal has the call, its id must reach the record before Ctrl-C acts.
             try:
-                with _interrupts_held():
+                with interrupts_held():
                     call_id = backend.submit(request, spec.model)
                     _record_call(tracker, backend, call_id)
             except KeyboardInterrupt:
@@ -214,7 +210,7 @@ def follow_job(
     started = time.monotonic()
     with (
         StageProgress(out) as progress,
-        _signals_as_exceptions(),
+        signals_as_exceptions(),
         _recording_outcome(history, tracker, backend),
     ):
         data = _follow(backend, job.remote_call_id, tracker, progress, out, keep_running, True)
@@ -489,8 +485,8 @@ def _recording_outcome(
             raise  # save_video has recorded what became of the render
         except HistoryError as exc:
             _history_failed(exc, tracker)
-        except (KeyboardInterrupt, _Terminated) as exc:
-            _interrupted(history, tracker, backend, isinstance(exc, _Terminated))
+        except (KeyboardInterrupt, Terminated) as exc:
+            _interrupted(history, tracker, backend, isinstance(exc, Terminated))
         except PippaError as exc:
             _failed(exc, history, tracker)
         except Exception as exc:
@@ -651,47 +647,3 @@ class _Tracker:
             self.check_stop()
 
         return report
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Ctrl-C inside the block takes effect when it ends (main thread only)."""
-    caught: list[int] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        caught.append(signum)
-        signal.signal(signal.SIGINT, previous or signal.default_int_handler)  # 2nd one acts
-
-    try:
-        previous = signal.signal(signal.SIGINT, hold)
-        held = True
-    except ValueError:  # not the main thread: a batch worker; Ctrl-C goes to the main one
-        held = False
-    try:
-        yield
-    finally:
-        if held:
-            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
-    if caught:
-        raise KeyboardInterrupt
-
-
-@contextmanager
-def _signals_as_exceptions() -> Iterator[None]:
-    """SIGTERM and SIGHUP (closed terminal) end the job's wait cleanly, like Ctrl-C."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated(signum)
-
-    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {}
-    try:
-        for sig in wanted:
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        previous = {}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
