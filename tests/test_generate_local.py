@@ -386,7 +386,7 @@ def test_distilled_preset_renders_with_its_own_timesteps(tiny_model: Path):
     import diffusers
 
     from pippa_cli.customization import Customization
-    from pippa_cli.generation import render_request
+    from pippa_cli.request_options import render_request
     from pippa_cli.ltx import load_pipeline, render_frames
     from pippa_cli.presets import PRESETS, ModelSource
     from pippa_cli.spec import build_spec

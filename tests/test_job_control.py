@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import pippa_cli.generation
+import pippa_cli.recording
 from pippa_cli.cli.app import app
 from pippa_cli.history import History, new_job
 from tests.fixtures_ltx import small_args
@@ -37,7 +37,7 @@ def history() -> History:
 @pytest.fixture
 def prompt_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every progress report and poll looks at the history (normally once a second)."""
-    monkeypatch.setattr(pippa_cli.generation, "_PERSIST_EVERY_S", 0.0)
+    monkeypatch.setattr(pippa_cli.recording, "PERSIST_EVERY_S", 0.0)
 
 
 def test_finish_never_overwrites_an_ended_job():

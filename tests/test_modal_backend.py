@@ -18,7 +18,7 @@ import modal.exception
 import pytest
 from typer.testing import CliRunner
 
-import pippa_cli.generation
+import pippa_cli.recording
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from pippa_cli.spec import frames_for
@@ -55,7 +55,7 @@ def only_job():
 def test_generate_spawns_one_call_and_saves_the_video(
     modal_standin: ModalStandIn, standin_mp4: bytes, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(pippa_cli.generation, "_PERSIST_EVERY_S", 0.0)  # every report persists
+    monkeypatch.setattr(pippa_cli.recording, "PERSIST_EVERY_S", 0.0)  # every report persists
     seen: list[tuple[int, str | None, int, str | None]] = []
 
     def look_at_history(call: FakeFunctionCall, index: int) -> None:

@@ -17,16 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pippa_cli.batch_input import BatchLine, LineError
+from pippa_cli.clip_files import VideoNotSaved
 from pippa_cli.customization import FIELDS, Customization
 from pippa_cli.errors import PippaError, UsageError
-from pippa_cli.generation import (
-    CancelledElsewhere,
-    Interrupted,
-    VideoNotSaved,
-    execute_job,
-)
-from pippa_cli.history import History, Job
+from pippa_cli.generation import Services, execute_job
+from pippa_cli.history import Job
+from pippa_cli.interruption import InterruptPolicy
 from pippa_cli.mp4 import check_structure
+from pippa_cli.outcome import Ending, Outcome
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS, progress_label
 from pippa_cli.signals import Terminated, signals_as_exceptions
@@ -35,10 +33,6 @@ from pippa_cli.text import visible
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
-
-    from pippa_cli.backends.local_backend import LocalBackend
-    from pippa_cli.backends.modal_backend import ModalBackend
-    from pippa_cli.settings import Settings
 
 
 @dataclass
@@ -51,13 +45,33 @@ class Planned:
 @dataclass
 class LineResult:
     line: int
-    # completed, skipped, failed, cancelled, running (left on Modal), unsaved (rendered, kept
-    # aside: the disk was full), invalid
+    # An outcome's ending (`outcome.Ending`: "running" is left on Modal, "unsaved" rendered
+    # but kept aside as the disk was full), or "skipped" (complete from an earlier run),
+    # "invalid" (a bad line).
     status: str
     video_path: str | None = None
     error: str | None = None
     job: Job | None = None
     stops_batch: bool = False  # Ctrl-C, not a `pippa cancel` of this one job
+    # The line as the display shows it when it failed.
+    shown_error: str | None = None
+
+    @classmethod
+    def of(cls, line: int, outcome: Outcome) -> LineResult:
+        job = outcome.job
+        if outcome.ending is Ending.COMPLETED:
+            return cls(line, outcome.ending.value, job.video_path if job else None, job=job)
+        error = outcome.error
+        # An unexpected exception is reported with its type; its text is the line's error.
+        shown = outcome.message if isinstance(error, PippaError) else f"{outcome.message}: {error}"
+        return cls(
+            line,
+            outcome.ending.value,
+            error=outcome.message if isinstance(error, PippaError) else str(error),
+            job=job,
+            stops_batch=outcome.interrupted,
+            shown_error=shown,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = self.job.to_json() if self.job else {}
@@ -88,7 +102,7 @@ class Summary:
 
     @property
     def left_running(self) -> list[str]:
-        return [r.job.task_id for r in self.results if r.status == "running" and r.job]
+        return [r.job.task_id for r in self.results if r.status == Ending.LEFT_RUNNING and r.job]
 
     @property
     def ok(self) -> bool:
@@ -189,13 +203,10 @@ def _line_spec(line: BatchLine, defaults: dict[str, Any], path: Path) -> Generat
 
 def run_batch(
     planned: list[Planned],
-    settings: Settings,
+    services: Services,
     out: Output,
-    history: History,
-    backend: ModalBackend | LocalBackend,
     *,
     concurrency: int,
-    strict: bool,
     keep_running: bool,
     emit: Callable[[LineResult], None],
     interactive: bool = False,
@@ -204,10 +215,7 @@ def run_batch(
     summary = Summary()
     started = time.monotonic()
     todo = [p for p in planned if not p.skip]
-    stop = threading.Event()
     lock = threading.Lock()
-    # Decided once for every job in flight: the flag, or the user's answer at Ctrl-C.
-    keep = {"running": keep_running}
 
     def record(result: LineResult) -> None:
         with lock:
@@ -220,58 +228,45 @@ def run_batch(
 
     with BatchProgress(out, total=len(todo)) as display:
 
+        def ask(question: str) -> bool:
+            return out.confirm(question, default=True, pause=display.pause)
+
+        # One answer for every job in flight: the flag, or the user's at Ctrl-C.
+        asks = interactive and not out.json_mode
+        policy = InterruptPolicy(keep_running, ask=ask if asks else None)
+
         def work(item: Planned) -> LineResult:
-            if stop.is_set():
+            if policy.stopping():
                 return LineResult(item.line.number, "cancelled", error="not started")
             line_progress = display.line(item)
             try:
-                job = execute_job(
-                    item.spec,
-                    settings,
-                    out,
-                    history,
-                    backend,
-                    line_progress,  # type: ignore[arg-type]
-                    strict=strict,
-                    keep_running=lambda: keep["running"],
-                    should_stop=stop.is_set,
-                )
-                return LineResult(item.line.number, "completed", job.video_path, job=job)
-            except VideoNotSaved as exc:
-                job = history.get(exc.task_id) if exc.task_id else None
-                display.error(item, f"{exc.message}. {exc.hint}")
-                status = "unsaved" if job is not None and job.active else "failed"
-                return LineResult(item.line.number, status, error=exc.message, job=job)
-            except PippaError as exc:
-                job = history.get(exc.task_id) if exc.task_id else None
-                if job is not None and job.active:
-                    status = "running"  # left on Modal (--keep-running, or Modal unreachable)
-                elif isinstance(exc, Interrupted):
-                    status = "cancelled"
-                else:
-                    status = "failed"
-                    display.error(item, exc.message)
-                stops = isinstance(exc, Interrupted) and not isinstance(exc, CancelledElsewhere)
-                return LineResult(
-                    item.line.number, status, error=exc.message, job=job, stops_batch=stops
-                )
+                outcome = execute_job(item.spec, services, line_progress, policy)
+            except PippaError as exc:  # before the job was recorded (the history failed)
+                display.error(item, exc.message)
+                return LineResult(item.line.number, "failed", error=exc.message)
             except Exception as exc:  # one bad job must not stop the others
                 display.error(item, f"unexpected {type(exc).__name__}: {exc}")
                 return LineResult(item.line.number, "failed", error=str(exc))
             finally:
                 display.done(line_progress)
+            result = LineResult.of(item.line.number, outcome)
+            if isinstance(outcome.error, VideoNotSaved):
+                display.error(item, f"{outcome.error.message}. {outcome.error.hint}")
+            elif outcome.ending is Ending.FAILED:
+                display.error(item, result.shown_error or "")
+            return result
 
         def on_interrupt(terminated: bool) -> None:
             if terminated:  # nobody to ask: jobs on Modal keep running, as for one clip
-                keep["running"] = True
-            elif interactive and not keep["running"] and not out.json_mode:
-                from pippa_cli.generation import ask_keep_running
-
-                keep["running"] = ask_keep_running(display, out, "the jobs in flight")
+                policy.terminated()
+            else:
+                policy.keeps_running("the jobs in flight")
 
         try:
             with signals_as_exceptions():  # SIGTERM/SIGHUP end a batch like Ctrl-C
-                if backend.name == "local":
+                if services.backend.remote:
+                    _fan_out(todo, work, record, policy.stop, concurrency, on_interrupt)
+                else:
                     # One GPU: one clip at a time, in this thread so Ctrl-C reaches it.
                     for item in todo:
                         result = work(item)
@@ -279,8 +274,6 @@ def run_batch(
                         if result.stops_batch:
                             summary.interrupted = True
                             break
-                else:
-                    _fan_out(todo, work, record, stop, concurrency, on_interrupt)
         except (KeyboardInterrupt, Terminated):
             summary.interrupted = True
     done = {r.line for r in summary.results}

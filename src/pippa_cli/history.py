@@ -26,6 +26,7 @@ upgrade.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import json
 import os
@@ -425,7 +426,8 @@ class History:
         query += " ORDER BY created_at DESC, rowid DESC LIMIT :limit"
         return [self._job(r) for r in self._read(query, params)]
 
-    def _read(self, query: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+    # builtins.list: `list` is a method name in this class.
+    def _read(self, query: str, params: dict[str, Any]) -> builtins.list[sqlite3.Row]:
         if self._absent:
             return []
         try:

@@ -1,9 +1,16 @@
-"""Bringing a job's record up to date with reality: Modal's live state, or a dead process."""
+"""Following a job that this command did not start, and bringing its record up to date
+with reality: Modal's live state, another pippa process's record, or a dead process.
+
+    refresh       one look (pippa status): save a finished video, mark an orphan failed
+    follow_job    pippa status ID --wait on a Modal job: follow its call, save the video
+    watch_owner   pippa status ID --wait on a job another pippa process is running
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +21,7 @@ from pippa_cli.unsaved import find as find_unsaved
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.outcome import Outcome
     from pippa_cli.output import Output
     from pippa_cli.settings import Settings
 
@@ -110,7 +118,7 @@ def refresh(
         out.warn(f"{exc.message}, so this is the job as last recorded")
         return job
     if state.status == "running":
-        from pippa_cli.generation import percent_for
+        from pippa_cli.progress import percent_for
 
         history.update(
             job.task_id,
@@ -118,7 +126,7 @@ def refresh(
             progress=percent_for(state.stage or "queued", state.step, state.total),
         )
     elif state.status == "completed" and state.result is not None:
-        from pippa_cli.generation import save_video
+        from pippa_cli.clip_files import save_video
         from pippa_cli.progress import StageProgress
 
         with StageProgress(out) as progress:
@@ -142,8 +150,8 @@ def _save_kept(
     job: Job, kept: Path, history: History, out: Output, target: Path, overwrite: bool
 ) -> Job:
     """Save the render a failed save kept aside (no Modal needed), then delete the copy."""
+    from pippa_cli.clip_files import save_video
     from pippa_cli.errors import PippaError
-    from pippa_cli.generation import save_video
     from pippa_cli.progress import StageProgress
 
     try:
@@ -173,6 +181,68 @@ def _save_kept(
     except OSError as exc:
         out.warn(f"saved the video, but could not delete the kept copy {kept}: {exc.strerror}")
     return history.get(job.task_id)
+
+
+def follow_job(
+    job: Job, history: History, backend: ModalBackend, out: Output, output: Path, *, overwrite: bool
+) -> Outcome:
+    """`pippa status ID --wait`: follow a Modal job to the end and save its video. Ctrl-C
+    stops following; the job keeps running on Modal."""
+    from pippa_cli.clip_files import save_video
+    from pippa_cli.endings import settle
+    from pippa_cli.outcome import Ending, Outcome
+    from pippa_cli.progress import StageProgress
+    from pippa_cli.recording import JobRecord
+    from pippa_cli.signals import signals_as_exceptions
+
+    assert job.remote_call_id
+    record = JobRecord(history, job.task_id, timings=dict(job.timings))
+    record.call_id = job.remote_call_id
+    record.take_over()
+    started = time.monotonic()
+    with StageProgress(out) as progress, signals_as_exceptions():
+        try:
+            try:
+                with record.timed("remote_s"):
+                    data = backend.wait(
+                        job.remote_call_id, record.reporter(progress), check_stop=record.check_stop
+                    )
+            except KeyboardInterrupt:
+                record.keep_running = True
+                raise
+            save_video(
+                history,
+                history.get(job.task_id),
+                data,
+                output,
+                progress,
+                overwrite=overwrite,
+                timings=record.timings,
+                started=started,
+            )
+        except BaseException as exc:
+            progress.abandon()
+            return settle(exc, record, backend)
+    return Outcome(Ending.COMPLETED, job.task_id, history.get(job.task_id))
+
+
+def watch_owner(job: Job, history: History, out: Output) -> Job:
+    """Follow a job another pippa process is running, from the history it keeps.
+
+    Returns when the job ends, or when its process has gone and left a Modal call to fetch.
+    """
+    from pippa_cli.progress import StageProgress, steps_done
+
+    with StageProgress(out) as progress:
+        while job.active and not (job.remote_call_id and not owner_following(job)):
+            if job.stage == "denoising":
+                total = int(job.settings.get("steps") or 0)
+                progress.step("denoising", steps_done(job.progress, total), total)
+            elif job.stage:
+                progress.stage(job.stage)
+            time.sleep(0.5)
+            job = mark_if_orphaned(history.get(job.task_id), history)
+    return job
 
 
 def planned_path(job: Job) -> Path:

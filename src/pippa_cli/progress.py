@@ -7,7 +7,7 @@ Nothing at all with -q or --json.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pippa_cli.output import Output
 from pippa_cli.text import visible
@@ -28,6 +28,43 @@ STAGE_LABELS = {
     "encoding": "Encoding MP4",
     "saving": "Saving",
 }
+
+
+# A job's overall progress (0-100) at the start of each stage; denoising fills the space
+# between. The history stores this one number; `steps_done` reads a step back out of it.
+_PERCENT = {
+    "enhance": 2,
+    "queued": 5,
+    "loading": 5,
+    "denoising": 5,
+    "decoding": 92,
+    "encoding": 95,
+    "saving": 98,
+}
+_DENOISE_SPAN = 87
+
+
+def percent_for(stage: str, step: int, total: int) -> int:
+    """Overall progress of a job (0-100) from the stage it is in."""
+    if stage == "denoising" and total:
+        return _PERCENT["denoising"] + int(_DENOISE_SPAN * step / total)
+    return _PERCENT.get(stage, 0)
+
+
+def steps_done(percent: int, total: int) -> int:
+    """The denoising step a recorded overall progress stands for (inverse of percent_for)."""
+    start = _PERCENT["denoising"]
+    return max(0, min(total, (percent - start) * total // _DENOISE_SPAN))
+
+
+class ProgressSink(Protocol):
+    """What a job reports as it goes; shown by a live display, plain lines, or nothing."""
+
+    def stage(self, name: str, detail: str = "") -> None: ...
+    def step(self, name: str, completed: int, total: int) -> None: ...
+    def note(self, message: str) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def pause(self) -> None: ...
 
 
 def progress_label(text: str) -> str:

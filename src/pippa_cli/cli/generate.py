@@ -108,7 +108,7 @@ def generate(
     from pippa_cli.backends import make_backend
     from pippa_cli.customization import Customization
     from pippa_cli.errors import UsageError
-    from pippa_cli.generation import run_generation
+    from pippa_cli.generation import Services, run_generation
     from pippa_cli.history import History
     from pippa_cli.output import Output
     from pippa_cli.prompt_input import read_prompt
@@ -186,16 +186,10 @@ def generate(
         # Before the history is opened: a usage error leaves nothing behind.
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
     history = History.open_default(settings.home)
-    job = run_generation(
-        spec,
-        settings,
-        out,
-        history,
-        make_backend(spec.backend, settings),
-        strict=strict,
-        detach=detach,
-        keep_running=keep_running,
-    )
+    services = Services(settings, history, make_backend(spec.backend, settings), strict=strict)
+    outcome = run_generation(spec, services, out, detach=detach, keep_running=keep_running)
+    outcome.raise_for_outcome()
+    job = outcome.job or history.get(outcome.task_id)
     if json_output:
         out.data_json(job.to_json())
     elif detach:

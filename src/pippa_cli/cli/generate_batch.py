@@ -39,6 +39,7 @@ def generate_batch(
     from pippa_cli.batch import LineResult, plan, run_batch
     from pippa_cli.batch_input import read_lines
     from pippa_cli.errors import UsageError
+    from pippa_cli.generation import Services
     from pippa_cli.history import History
     from pippa_cli.presets import resolve_model
     from pippa_cli.settings import load_settings
@@ -134,12 +135,9 @@ def generate_batch(
     errors += unsaved
     summary = run_batch(
         planned,
-        settings,
+        Services(settings, history, backend, strict=strict),
         out,
-        history,
-        backend,
         concurrency=concurrency,
-        strict=strict,
         keep_running=keep_running,
         emit=emit,
         interactive=sys.stdin.isatty() and out.err.is_terminal,
@@ -184,13 +182,13 @@ def _save_kept(
     remaining: list[Planned] = []
     errors: list[LineError] = []
     for item in planned:
-        job = waiting.get(str(item.spec.output))
-        if item.skip or job is None:
+        kept = waiting.get(str(item.spec.output))
+        if item.skip or kept is None:
             remaining.append(item)
             continue
         try:
-            backend = modal_backend_for(job, settings)
-            job = refresh(job, history, backend, out, output=item.spec.output, overwrite=True)
+            backend = modal_backend_for(kept, settings)
+            job = refresh(kept, history, backend, out, output=item.spec.output, overwrite=True)
         except PippaError as exc:  # still no room: never render it again meanwhile
             errors.append(LineError(item.line.number, exc.message, exc.hint))
             continue

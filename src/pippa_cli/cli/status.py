@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -118,11 +117,13 @@ def _show_job(
 ) -> Job:
     from pippa_cli.errors import PippaError
     from pippa_cli.jobs import (
+        follow_job,
         mark_if_orphaned,
         modal_backend_for,
         owner_following,
         planned_path,
         refresh,
+        watch_owner,
     )
     from pippa_cli.spec import check_output
     from pippa_cli.text import has_unsafe_chars
@@ -163,32 +164,11 @@ def _show_job(
                 "Use the pippa that started it.",
             )
         if backend is not None and not owner_following(job):
-            from pippa_cli.generation import follow_job
-
             path = target or planned_path(job)
-            return follow_job(job, history, backend, out, path, overwrite=overwrite)
-        job = _watch_owner(job, history, out)
-    return job
-
-
-def _watch_owner(job: Job, history: History, out: Output) -> Job:
-    """Follow a job another pippa process is running, from the history it keeps.
-
-    Returns when the job ends, or when its process has gone and left a Modal call to fetch.
-    """
-    from pippa_cli.generation import steps_done
-    from pippa_cli.jobs import mark_if_orphaned, owner_following
-    from pippa_cli.progress import StageProgress
-
-    with StageProgress(out) as progress:
-        while job.active and not (job.remote_call_id and not owner_following(job)):
-            if job.stage == "denoising":
-                total = int(job.settings.get("steps") or 0)
-                progress.step("denoising", steps_done(job.progress, total), total)
-            elif job.stage:
-                progress.stage(job.stage)
-            time.sleep(0.5)
-            job = mark_if_orphaned(history.get(job.task_id), history)
+            outcome = follow_job(job, history, backend, out, path, overwrite=overwrite)
+            outcome.raise_for_outcome()
+            return outcome.job or history.get(job.task_id)
+        job = watch_owner(job, history, out)
     return job
 
 
