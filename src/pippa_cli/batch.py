@@ -36,8 +36,7 @@ from pippa_cli.text import visible
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from pippa_cli.backends.local_backend import LocalBackend
-    from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.backends.base import Backend
     from pippa_cli.settings import Settings
 
 
@@ -192,7 +191,7 @@ def run_batch(
     settings: Settings,
     out: Output,
     history: History,
-    backend: ModalBackend | LocalBackend,
+    backend: Backend,
     *,
     concurrency: int,
     strict: bool,
@@ -271,7 +270,7 @@ def run_batch(
 
         try:
             with signals_as_exceptions():  # SIGTERM/SIGHUP end a batch like Ctrl-C
-                if backend.name == "local":
+                if not backend.remote:
                     # One GPU: one clip at a time, in this thread so Ctrl-C reaches it.
                     for item in todo:
                         result = work(item)

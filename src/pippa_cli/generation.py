@@ -34,13 +34,13 @@ from pippa_cli.history import (
 from pippa_cli.ltx import RenderRequest
 from pippa_cli.output import Output
 from pippa_cli.progress import StageProgress
-from pippa_cli.signals import Terminated, interrupts_held, signals_as_exceptions
+from pippa_cli.signals import Terminated, signals_as_exceptions
 from pippa_cli.spec import GenerateSpec, free_name, sidecar_path
 from pippa_cli.text import json_dumps, strip_controls
 from pippa_cli.unsaved import UNSAVED
 
 if TYPE_CHECKING:
-    from pippa_cli.backends.local_backend import LocalBackend
+    from pippa_cli.backends.base import Backend
     from pippa_cli.backends.modal_backend import ModalBackend
     from pippa_cli.batch import BatchProgress as BatchDisplay
     from pippa_cli.settings import Settings
@@ -92,13 +92,13 @@ def run_generation(
     settings: Settings,
     out: Output,
     history: History,
-    backend: ModalBackend | LocalBackend,
+    backend: Backend,
     *,
     strict: bool = False,
     detach: bool = False,
     keep_running: bool = False,
 ) -> Job:
-    if detach and backend.name != "modal":
+    if detach and not backend.remote:
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
     with StageProgress(out) as progress, signals_as_exceptions():
         # Everything that can be checked for free, then the weights, before the job starts.
@@ -124,7 +124,7 @@ def execute_job(
     settings: Settings,
     out: Output,
     history: History,
-    backend: ModalBackend | LocalBackend,
+    backend: Backend,
     progress: StageProgress,
     *,
     strict: bool = False,
@@ -158,27 +158,38 @@ def execute_job(
             progress.note(f"Job {job.task_id} ({backend.name}, seed {spec.seed})")
         enhanced = _enhance(spec, settings, progress, strict, tracker)
         request = render_request(spec, job.task_id, enhanced)
-        if backend.name == "local":
+        if not backend.remote:
             tracker.progress(status=RUNNING, stage="loading")
-            t = time.monotonic()
-            data = backend.render(request, spec.model, tracker.reporter(progress))
-            tracker.timings["render_s"] = round(time.monotonic() - t, 3)
-        else:
-            tracker.check_stop()  # a batch stopped meanwhile: submit nothing more
-            t = time.monotonic()
-            # Once Modal has the call, its id must reach the record before Ctrl-C acts.
-            try:
-                with interrupts_held():
-                    call_id = backend.submit(request, spec.model)
-                    _record_call(tracker, backend, call_id)
-            except KeyboardInterrupt:
-                _decide_keep(tracker, keep_running, interactive, progress, out)
-                raise
+        t = time.monotonic()
+        followed_from = [t]
+
+        def submitted(call_id: str) -> None:
+            # Ctrl-C is held until this returns: the call's id reaches the record first.
+            _record_call(tracker, backend, call_id)
             tracker.timings["submit_s"] = round(time.monotonic() - t, 3)
+            followed_from[0] = time.monotonic()
+
+        try:
             if detach:
-                tracker.let_go()
-                return history.get(job.task_id)
-            data = _follow(backend, call_id, tracker, progress, out, keep_running, interactive)
+                tracker.check_stop()  # cancelled meanwhile: submit nothing
+                backend.submit(request, spec.model, submitted)
+            else:
+                data = backend.render(
+                    request,
+                    spec.model,
+                    tracker.reporter(progress),
+                    on_submitted=submitted,
+                    check_stop=tracker.check_stop,
+                )
+        except KeyboardInterrupt:
+            if backend.remote:  # its call may be running: keep it or cancel it
+                _decide_keep(tracker, keep_running, interactive, progress, out)
+            raise
+        if detach:
+            tracker.let_go()
+            return history.get(job.task_id)
+        span = "remote_s" if backend.remote else "render_s"
+        tracker.timings[span] = round(time.monotonic() - followed_from[0], 3)
         save_video(
             history,
             history.get(job.task_id),
@@ -402,7 +413,7 @@ def _enhance(
     return prompt
 
 
-def _record_call(tracker: _Tracker, backend: ModalBackend, call_id: str) -> None:
+def _record_call(tracker: _Tracker, backend: Backend, call_id: str) -> None:
     """The call id reaches the record, or the call is cancelled: a paid render nobody
     could find again is the one thing that must not happen."""
     try:
@@ -472,9 +483,7 @@ def ask_keep_running(
 
 
 @contextmanager
-def _recording_outcome(
-    history: History, tracker: _Tracker, backend: ModalBackend | LocalBackend
-) -> Iterator[None]:
+def _recording_outcome(history: History, tracker: _Tracker, backend: Backend) -> Iterator[None]:
     """However a job's work ends (Ctrl-C, a signal, an error), its record says so."""
     try:
         try:
@@ -523,13 +532,11 @@ def _history_failed(exc: HistoryError, tracker: _Tracker) -> NoReturn:
     raise exc
 
 
-def _cancelled_elsewhere(
-    history: History, tracker: _Tracker, backend: ModalBackend | LocalBackend
-) -> NoReturn:
+def _cancelled_elsewhere(history: History, tracker: _Tracker, backend: Backend) -> NoReturn:
     job = history.get(tracker.task_id)
     if job.remote_call_id:
         with contextlib.suppress(BackendError):  # `pippa cancel` has cancelled it already
-            backend.cancel(job.remote_call_id)  # type: ignore[union-attr]
+            backend.cancel(job.remote_call_id)
     raise CancelledElsewhere(f"job {job.task_id} was cancelled (pippa cancel); nothing was saved")
 
 
@@ -553,7 +560,7 @@ def _failed(exc: PippaError, history: History, tracker: _Tracker) -> NoReturn:
 def _interrupted(
     history: History,
     tracker: _Tracker,
-    backend: ModalBackend | LocalBackend,
+    backend: Backend,
     terminated: bool,
 ) -> None:
     job = history.get(tracker.task_id)
@@ -566,7 +573,7 @@ def _interrupted(
         )
     if remote:
         try:
-            backend.cancel(remote)  # type: ignore[union-attr]
+            backend.cancel(remote)
         except BackendError as exc:
             tracker.let_go()
             raise Interrupted(

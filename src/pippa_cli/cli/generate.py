@@ -106,6 +106,7 @@ def generate(
     backend).
     """
     from pippa_cli.backends import make_backend
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.customization import Customization
     from pippa_cli.errors import UsageError
     from pippa_cli.generation import run_generation
@@ -191,7 +192,7 @@ def generate(
         settings,
         out,
         history,
-        make_backend(spec.backend, settings),
+        make_backend(spec.backend, settings, modal_sdk=modal_sdk()),
         strict=strict,
         detach=detach,
         keep_running=keep_running,
