@@ -35,7 +35,7 @@ class _Call:
 
 
 class TimedModal:
-    """Drop-in for pippa_cli.backends.modal_backend.ModalSDK."""
+    """Drop-in for pippa_cli.backends.modal_client.ModalSDK (handed in, never patched)."""
 
     calls: ClassVar[dict[str, _Call]] = {}
     _lock = threading.Lock()
@@ -105,8 +105,7 @@ def make_clip() -> bytes:
 
 
 if __name__ == "__main__":
-    import pippa_cli.backends.modal_backend as modal_backend
-    from pippa_cli.cli.app import main
+    from pippa_cli.cli.app import app
+    from pippa_cli.cli.context import Runtime
 
-    modal_backend.ModalSDK = TimedModal  # type: ignore[misc]
-    main()
+    app(prog_name="pippa", obj=Runtime(modal_sdk=TimedModal()))  # type: ignore[arg-type]

@@ -1,12 +1,17 @@
 """A stand-in for Modal's call objects: a TEST DOUBLE for what cannot run offline.
 
 A live Modal call needs Modal's servers, a token and a GPU; none exist in the tests. pippa
-reaches the Modal SDK only through `pippa_cli.backends.modal_backend.ModalSDK` (its methods
+reaches the Modal SDK only through `pippa_cli.backends.modal_client.ModalSDK` (its methods
 `cls`, `lookup`, `function`, `function_call`, `progress_dict`, `deployments_dict`,
-`has_credentials`), so the `modal_standin` fixture replaces that one class with
-`ModalStandIn`. Everything above it (ModalBackend, the history, the CLI) is pippa's real
-code. By default the app is deployed by this pippa with default settings, and every model's
-weights are cached; `deployment`, `weights` and `download_outcome` change that.
+`has_credentials`), and takes the one to use as an argument, so a test hands in a
+`ModalStandIn` instead: `ModalBackend(..., sdk=standin)`, or to the CLI
+`runner.invoke(app, args, obj=Runtime(modal_sdk=standin))`. The `modal_standin` fixture makes
+one and registers it for the test; `cli_obj()` is the `obj=` that hands it to the CLI (and
+the real SDK when no stand-in is registered). Nothing of pippa's is patched: everything
+above the SDK (ModalBackend, doctor, deploy, the history, the CLI) is pippa's real code.
+By default the app is deployed by this pippa with default settings, and every model's
+weights are cached; `deployment`, `deployed`, `lookup_error`, `weights_cached` and
+`download_outcome` change that.
 
 Each spawned call plays a scripted timeline, one step per `get`:
 
@@ -38,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pippa_cli.cli.context import Runtime
 
 STEP_SLEEP_S = 0.002
 # The commit the stand-in's weights cache holds for a model asked for by branch.
@@ -202,6 +209,7 @@ class ModalStandIn:
         self.mp4 = mp4
         self.deployment: dict[str, Any] | None = DeployConfig().record()
         self.deployed = True  # False: lookups raise NotFoundError
+        self.lookup_error: BaseException | None = None  # what every app lookup raises
         self.weights_cached = True
         self.download_outcome: Any = {"location": "x", "revision": "main", "commit": WEIGHTS_COMMIT}
         self.remote_calls: list[tuple[str, str, dict[str, Any]]] = []
@@ -226,6 +234,8 @@ class ModalStandIn:
 
     def lookup(self, app_name: str, class_name: str) -> None:
         self.app_lookups.append((app_name, class_name))
+        if self.lookup_error is not None:
+            raise self.lookup_error
         if not self.deployed:
             import modal.exception
 
@@ -279,15 +289,14 @@ class ModalStandIn:
 # stand-in saw is written to $STANDIN_RECORD as JSON when the child ends.
 _CHILD = """
 import json, os, sys
-import pippa_cli.backends.modal_backend as modal_backend
+from pippa_cli.cli.app import app
+from pippa_cli.cli.context import Runtime
 from tests.modal_standin import ModalStandIn, Script
 
 standin = ModalStandIn(b"")
 standin.script = Script(pending_forever=True)
-modal_backend.ModalSDK = lambda: standin
-from pippa_cli.cli.app import app
 try:
-    app(sys.argv[1:], prog_name="pippa")
+    app(sys.argv[1:], prog_name="pippa", obj=Runtime(modal_sdk=standin))
 finally:
     if os.environ.get("STANDIN_RECORD"):
         with open(os.environ["STANDIN_RECORD"], "w") as f:
@@ -327,14 +336,23 @@ def standin_mp4() -> bytes:
     return make_mp4()
 
 
-@pytest.fixture
-def modal_standin(monkeypatch: pytest.MonkeyPatch, standin_mp4: bytes) -> Iterator[ModalStandIn]:
-    """The CLI (and anything else building a ModalSDK) talks to a fresh stand-in."""
-    import pippa_cli.backends.modal_backend as modal_backend
+# The stand-in of the test that is running (the `modal_standin` fixture's), for cli_obj().
+_current: ModalStandIn | None = None
 
+
+def cli_obj() -> Runtime:
+    """The `obj=` for `CliRunner().invoke(app, args, obj=cli_obj())`: the running test's
+    stand-in, or the real Modal SDK in a test without one."""
+    return Runtime(modal_sdk=_current)
+
+
+@pytest.fixture
+def modal_standin(standin_mp4: bytes) -> Iterator[ModalStandIn]:
+    """A fresh stand-in, handed to the CLI by `cli_obj()` for this test."""
+    global _current
     standin = ModalStandIn(standin_mp4)
-    monkeypatch.setattr(modal_backend, "ModalSDK", lambda: standin)
-    # ModalBackend.wait's poll interval is the get timeout, which the stand-in never sleeps;
-    # keep anything that reads the constant at call time quick as well.
-    monkeypatch.setattr(modal_backend, "POLL_SECONDS", 0.01)
-    yield standin
+    _current = standin
+    try:
+        yield standin
+    finally:
+        _current = None

@@ -21,13 +21,13 @@ from pippa_cli.history import History
 from pippa_cli.spec import text_hash
 from tests.groq_server import GroqServer, completion_response
 from tests.modal_results import remote_raise
-from tests.modal_standin import FakeFunctionCall, ModalStandIn, pippa_process
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, cli_obj, pippa_process
 
 SMALL = ["--duration", "3", "--fps", "8", "--width", "64", "--height", "64", "--steps", "2"]
 
 
 def pippa(*args: str, input: str | None = None):
-    return CliRunner().invoke(app, list(args), input=input)
+    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
 
 
 def write(path: Path, text: str) -> Path:

@@ -24,12 +24,13 @@ from pippa_cli.deploy import MODAL_APP_MODULE, deploy_command, deploy_env
 from pippa_cli.deployment import DeployConfig
 from pippa_cli.errors import UsageError
 from pippa_cli.settings import Settings
+from tests.modal_standin import cli_obj
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def deploy(*args: str):
-    return CliRunner().invoke(app, ["deploy", *args])
+    return CliRunner().invoke(app, ["deploy", *args], obj=cli_obj())
 
 
 @pytest.fixture

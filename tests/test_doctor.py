@@ -1,7 +1,8 @@
 """`pippa doctor`: one line per check, exit 1 on any error, secrets never shown.
 
-Groq is a local pytest-httpserver; Modal's app lookup is the one call replaced (it needs
-Modal's servers), and only in the tests that have fake credentials.
+Groq is a local pytest-httpserver; Modal is the stand-in (tests/modal_standin.py, handed
+to the command) only in the tests that have fake credentials: the others ask the real SDK,
+which finds no token.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 
-import modal
 import modal.exception
 import pytest
 from pytest_httpserver import HTTPServer
@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import pippa_cli
 import pippa_cli.doctor
 from pippa_cli.cli.app import app
+from tests.modal_standin import ModalStandIn, cli_obj
 
 SECRET = "gsk_doctor_SECRET_do_not_print_42"
 TOKEN_SECRET = "as-MODAL-SECRET-do-not-print"
@@ -31,7 +32,7 @@ def short_network_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def doctor(*args: str):
-    return CliRunner().invoke(app, ["doctor", *args])
+    return CliRunner().invoke(app, ["doctor", *args], obj=cli_obj())
 
 
 def lines_by_check(stdout: str) -> dict[str, str]:
@@ -59,46 +60,30 @@ def json_checks(stdout: str) -> dict[str, dict]:
 
 
 @pytest.fixture
-def modal_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    """Fake credentials; the deployments Dict holds what a test puts in the returned dict
-    (by default: the app deployed by this pippa with default settings)."""
+def modal_credentials(
+    monkeypatch: pytest.MonkeyPatch, modal_standin: ModalStandIn
+) -> dict[str, object]:
+    """Fake credentials (the stand-in's); the deployments Dict holds what a test puts in
+    the returned dict (by default: the app deployed by this pippa with default settings)."""
     from pippa_cli.deployment import DeployConfig
 
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test-token")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", TOKEN_SECRET)
-    records: dict[str, object] = {"app:pippa": DeployConfig().record()}
-
-    class Records:
-        def get(self, key: str, default: object = None) -> object:
-            return records.get(key, default)
-
-    monkeypatch.setattr(modal.Dict, "from_name", lambda *args, **kwargs: Records())
+    modal_standin.deployment = None  # no record but those in the dict below
+    records = modal_standin.deployments.data
+    records["app:pippa"] = DeployConfig().record()
     return records
 
 
-def modal_lookup_raises(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[tuple]:
-    looked_up: list[tuple] = []
-
-    class Unreachable:
-        def hydrate(self) -> None:
-            raise error
-
-    def from_name(*args, **kwargs) -> Unreachable:
-        looked_up.append(args)
-        return Unreachable()
-
-    monkeypatch.setattr(modal.Cls, "from_name", from_name)
-    return looked_up
+def modal_lookup_raises(standin: ModalStandIn, error: Exception) -> list[tuple[str, str]]:
+    """Every app lookup raises `error`; the lookups asked for, as (app, class)."""
+    standin.lookup_error = error
+    return standin.app_lookups
 
 
-def app_lookup_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Modal's app lookup finds the app (it needs Modal's servers)."""
-
-    class Deployed:
-        def hydrate(self) -> None:
-            return None
-
-    monkeypatch.setattr(modal.Cls, "from_name", lambda *args, **kwargs: Deployed())
+def app_lookup_succeeds(standin: ModalStandIn) -> None:
+    """Modal's app lookup finds the app."""
+    standin.deployed, standin.lookup_error = True, None
 
 
 # --- nothing set up --------------------------------------------------------------------------
@@ -231,9 +216,9 @@ def test_groq_unreachable_is_a_warning(monkeypatch: pytest.MonkeyPatch):
 # --- Modal, with (fake) credentials ---------------------------------------------------------------
 
 
-def test_app_not_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
+def test_app_not_deployed(modal_credentials: None, modal_standin: ModalStandIn):
     looked_up = modal_lookup_raises(
-        monkeypatch, modal.exception.NotFoundError("Lookup failed for Cls 'LTX' from 'pippa'")
+        modal_standin, modal.exception.NotFoundError("Lookup failed for Cls 'LTX' from 'pippa'")
     )
 
     result = doctor()
@@ -249,9 +234,9 @@ def test_app_not_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPat
 
 
 def test_app_not_deployed_is_a_warning_for_local_users(
-    modal_credentials: None, monkeypatch: pytest.MonkeyPatch
+    modal_credentials: None, modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch
 ):
-    modal_lookup_raises(monkeypatch, modal.exception.NotFoundError("not found"))
+    modal_lookup_raises(modal_standin, modal.exception.NotFoundError("not found"))
     monkeypatch.setenv("PIPPA_BACKEND", "local")
     monkeypatch.setenv("PIPPA_MODAL_APP", "my-pippa")
 
@@ -263,8 +248,8 @@ def test_app_not_deployed_is_a_warning_for_local_users(
     assert "'my-pippa' is not deployed" in app_check["message"]
 
 
-def test_rejected_modal_token(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
-    modal_lookup_raises(monkeypatch, modal.exception.AuthError("token revoked"))
+def test_rejected_modal_token(modal_credentials: None, modal_standin: ModalStandIn):
+    modal_lookup_raises(modal_standin, modal.exception.AuthError("token revoked"))
 
     result = doctor("--json")
 
@@ -276,8 +261,8 @@ def test_rejected_modal_token(modal_credentials: None, monkeypatch: pytest.Monke
     assert TOKEN_SECRET not in result.output
 
 
-def test_modal_unreachable_is_a_warning(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
-    modal_lookup_raises(monkeypatch, OSError("Network is unreachable"))
+def test_modal_unreachable_is_a_warning(modal_credentials: None, modal_standin: ModalStandIn):
+    modal_lookup_raises(modal_standin, OSError("Network is unreachable"))
 
     result = doctor("--json")
 
@@ -288,8 +273,8 @@ def test_modal_unreachable_is_a_warning(modal_credentials: None, monkeypatch: py
     assert result.exit_code == 0, result.output
 
 
-def test_app_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
-    app_lookup_succeeds(monkeypatch)
+def test_app_deployed(modal_credentials: None, modal_standin: ModalStandIn):
+    app_lookup_succeeds(modal_standin)
 
     result = doctor("--json")
 
@@ -311,7 +296,7 @@ def test_app_deployed(modal_credentials: None, monkeypatch: pytest.MonkeyPatch):
     ],
 )
 def test_an_app_deployed_by_another_pippa_is_a_warning(
-    modal_credentials: dict[str, object], monkeypatch: pytest.MonkeyPatch, record, expected
+    modal_credentials: dict[str, object], modal_standin: ModalStandIn, record, expected
 ):
     from pippa_cli.deployment import DeployConfig
 
@@ -320,7 +305,7 @@ def test_an_app_deployed_by_another_pippa_is_a_warning(
     else:
         del modal_credentials["app:pippa"]
 
-    app_lookup_succeeds(monkeypatch)
+    app_lookup_succeeds(modal_standin)
 
     result = doctor("--json")
 
@@ -349,13 +334,15 @@ def test_no_backend_that_can_render_is_an_error(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_one_backend_that_can_render_is_enough(
-    modal_credentials: dict[str, object], monkeypatch: pytest.MonkeyPatch
+    modal_credentials: dict[str, object],
+    modal_standin: ModalStandIn,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     import sys
 
     monkeypatch.setitem(sys.modules, "torch", None)
 
-    app_lookup_succeeds(monkeypatch)
+    app_lookup_succeeds(modal_standin)
 
     result = doctor("--json")
 

@@ -39,7 +39,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Records any attempt to render; the attempt itself fails."""
     calls: list[object] = []
 
-    def render(self, request, source, on_progress):
+    def render(self, request, source, on_progress, **kwargs):
         calls.append(request)
         raise AssertionError("rendered a request that should have been refused")
 

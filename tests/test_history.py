@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pippa_cli.cli.app import app
 from pippa_cli.errors import HistoryError, UsageError
 from pippa_cli.history import History, Job, new_job
-from tests.modal_standin import ModalStandIn, pippa_process
+from tests.modal_standin import ModalStandIn, cli_obj, pippa_process
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ def corrupt_history(clean_env: Path) -> Path:
 
 
 def test_corrupt_history_fails_status_and_keeps_the_file(corrupt_history: Path):
-    result = CliRunner().invoke(app, ["status"])
+    result = CliRunner().invoke(app, ["status"], obj=cli_obj())
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -192,7 +192,9 @@ def test_corrupt_history_fails_status_and_keeps_the_file(corrupt_history: Path):
 def test_corrupt_history_stops_generate_before_anything_is_spent(
     corrupt_history: Path, modal_standin: ModalStandIn
 ):
-    result = CliRunner().invoke(app, ["generate", "a fox", "--no-enhance", "--duration", "3"])
+    result = CliRunner().invoke(
+        app, ["generate", "a fox", "--no-enhance", "--duration", "3"], obj=cli_obj()
+    )
 
     assert result.exit_code == 1
     assert "Error: the job history" in result.stderr
@@ -208,7 +210,7 @@ def test_corrupt_history_in_doctor(corrupt_history: Path, monkeypatch: pytest.Mo
     )
     monkeypatch.setenv("PIPPA_BACKEND", "local")
 
-    result = CliRunner().invoke(app, ["doctor"])
+    result = CliRunner().invoke(app, ["doctor"], obj=cli_obj())
 
     assert result.exit_code == 1
     history_line = next(line for line in result.stdout.splitlines() if " history " in line)

@@ -28,14 +28,14 @@ from pippa_cli.cli.app import app
 from pippa_cli.errors import HistoryError
 from pippa_cli.history import History, Job, new_job
 from tests.modal_results import remote_raise
-from tests.modal_standin import ModalStandIn, Script
+from tests.modal_standin import ModalStandIn, Script, cli_obj
 
 MOVE_ASIDE = "Move the file aside"
 GENERATE = ["generate", "a fox", "--no-enhance", "--duration", "3"]
 
 
 def pippa(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), obj=cli_obj())
 
 
 def one_line(text: str) -> str:

@@ -20,14 +20,14 @@ import pippa_cli.recording
 from pippa_cli.cli.app import app
 from pippa_cli.history import History, new_job
 from tests.fixtures_ltx import small_args
-from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script, cli_obj
 
 PROMPT = "a lighthouse in a storm"
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
 
 
 def pippa(*args: str, input: str | None = None):
-    return CliRunner().invoke(app, list(args), input=input)
+    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
 
 
 def history() -> History:
@@ -97,7 +97,7 @@ def test_cancelling_one_batch_job_leaves_the_others(
             from pippa_cli.jobs import cancel_job
             from pippa_cli.settings import load_settings
 
-            cancel_job(whale, history(), load_settings())
+            cancel_job(whale, history(), load_settings(), modal_standin)
 
     modal_standin.script = Script(steps=3)
     modal_standin.on_get.append(cancel_the_whale)
@@ -234,11 +234,11 @@ def test_cancelling_one_local_batch_job_leaves_the_others(
 
     render = LocalBackend.render
 
-    def cancel_the_whale(self, request, source, on_progress):
+    def cancel_the_whale(self, request, source, on_progress, **kwargs):
         if "whale" in request.prompt:  # `pippa cancel` from another terminal
             whale = next(j for j in history().list() if j.active)
             cancel_job(whale, history(), load_settings())
-        return render(self, request, source, on_progress)
+        return render(self, request, source, on_progress, **kwargs)
 
     monkeypatch.setattr(LocalBackend, "render", cancel_the_whale)
     source = tmp_path / "p.txt"

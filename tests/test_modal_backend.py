@@ -28,6 +28,7 @@ from tests.modal_standin import (
     FakeFunctionCall,
     ModalStandIn,
     Script,
+    cli_obj,
     pippa_process,
 )
 
@@ -36,7 +37,7 @@ SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "
 
 
 def generate(*args: str):
-    return CliRunner().invoke(app, ["generate", *args])
+    return CliRunner().invoke(app, ["generate", *args], obj=cli_obj())
 
 
 def history() -> History:

@@ -28,7 +28,7 @@ from pippa_cli.errors import UsageError
 from pippa_cli.history import History
 from pippa_cli.spec import GenerateSpec, build_spec, check_output, free_name, slugify
 from tests.fixtures_ltx import small_args
-from tests.modal_standin import ModalStandIn, Script
+from tests.modal_standin import ModalStandIn, Script, cli_obj
 
 PROMPT = "a red fox in the snow"
 NOW = datetime(2024, 5, 6, 7, 8, 9)
@@ -38,7 +38,7 @@ HEBREW, CJK, EMOJI, ARABIC = "שועל אדום בשלג", "雪の中の赤い�
 
 
 def pippa(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input)
+    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
 
 
 def generate(*args: str) -> Result:

@@ -18,7 +18,7 @@ from pippa_cli import __version__
 from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from tests.hub_server import HubServer
-from tests.modal_standin import WEIGHTS_COMMIT, ModalStandIn
+from tests.modal_standin import WEIGHTS_COMMIT, ModalStandIn, cli_obj
 
 PROMPT = "a red fox trotting through fresh snow"
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
@@ -26,7 +26,7 @@ SHA = "a" * 40
 
 
 def generate(*args: str) -> Result:
-    return CliRunner().invoke(app, ["generate", PROMPT, "--no-enhance", *args])
+    return CliRunner().invoke(app, ["generate", PROMPT, "--no-enhance", *args], obj=cli_obj())
 
 
 def jobs() -> list:
@@ -321,6 +321,7 @@ def test_a_batch_fetches_each_models_weights_once(modal_standin: ModalStandIn, t
     result = CliRunner().invoke(
         app,
         ["generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"],
+        obj=cli_obj(),
     )
 
     assert result.exit_code == 0, result.output
@@ -372,7 +373,9 @@ def test_each_revision_of_a_model_gets_its_weights(modal_standin: ModalStandIn, 
     clips.mkdir()
 
     result = CliRunner().invoke(
-        app, ["generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"]
+        app,
+        ["generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"],
+        obj=cli_obj(),
     )
 
     assert result.exit_code == 0, result.output

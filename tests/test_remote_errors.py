@@ -20,7 +20,7 @@ from pippa_cli.cli.app import app
 from pippa_cli.history import History
 from pippa_cli.remote_errors import OUT_OF_MEMORY, RemoteFailure, from_exception
 from tests.modal_results import remote_raise, server_status
-from tests.modal_standin import ModalStandIn, Script
+from tests.modal_standin import ModalStandIn, Script, cli_obj
 
 SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
 
@@ -219,10 +219,12 @@ def test_status_wait_on_a_remote_oserror_fails_the_job_once(modal_standin: Modal
     received = remote_raise(OSError("No space left on device"))
     modal_standin.script = Script(steps=2, outcome=received)
     runner = CliRunner()
-    detached = runner.invoke(app, ["generate", "a storm", "--no-enhance", "--detach", *SMALL])
+    detached = runner.invoke(
+        app, ["generate", "a storm", "--no-enhance", "--detach", *SMALL], obj=cli_obj()
+    )
     task_id = detached.stdout.strip()
 
-    result = runner.invoke(app, ["status", task_id, "--wait"])
+    result = runner.invoke(app, ["status", task_id, "--wait"], obj=cli_obj())
 
     assert result.exit_code == 1
     assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
@@ -246,9 +248,13 @@ def test_debug_shows_the_remote_traceback(modal_standin: ModalStandIn):
     modal_standin.script = Script(steps=1, outcome=remote_raise(failure))
     runner = CliRunner()
 
-    plain = runner.invoke(app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL])
+    plain = runner.invoke(
+        app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL], obj=cli_obj()
+    )
     debug = runner.invoke(
-        app, ["generate", "a storm", "--no-enhance", "-o", "b.mp4", "--debug", *SMALL]
+        app,
+        ["generate", "a storm", "--no-enhance", "-o", "b.mp4", "--debug", *SMALL],
+        obj=cli_obj(),
     )
 
     for result in (plain, debug):
@@ -276,7 +282,9 @@ def test_trouble_asking_keeps_a_paid_job_running(modal_standin: ModalStandIn, er
     modal_standin.script = Script(steps=1, outcome=error)
     runner = CliRunner()
 
-    result = runner.invoke(app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL])
+    result = runner.invoke(
+        app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL], obj=cli_obj()
+    )
 
     assert result.exit_code == 1
     assert "keeps running on Modal" in result.stderr
@@ -305,7 +313,9 @@ def test_a_slow_download_of_a_finished_clip_is_not_cut_short(
     modal_standin.script = Script(steps=1)
     runner = CliRunner()
 
-    result = runner.invoke(app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL])
+    result = runner.invoke(
+        app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL], obj=cli_obj()
+    )
 
     assert result.exit_code == 0, result.output
     assert Path("a.mp4").read_bytes() == standin_mp4

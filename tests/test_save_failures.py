@@ -24,7 +24,7 @@ from typer.testing import CliRunner, Result
 from pippa_cli.cli.app import app
 from pippa_cli.history import History, new_job
 from tests.fixtures_ltx import small_args
-from tests.modal_standin import ModalStandIn, Script
+from tests.modal_standin import ModalStandIn, Script, cli_obj
 
 PROMPT = "a lighthouse in a storm"
 SMALL_MODAL = ["--duration", "3", "--fps", "8", "--width", "64", "--height", "64", "--steps", "2"]
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pippa(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), obj=cli_obj())
 
 
 def history() -> History:
@@ -231,8 +231,8 @@ def test_a_local_render_outlives_its_output_directory(
     out.mkdir()
     render = LocalBackend.render
 
-    def render_then_tidy(self, request, source, on_progress):  # the user tidies up meanwhile
-        data = render(self, request, source, on_progress)
+    def render_then_tidy(self, request, source, on_progress, **kwargs):  # the user tidies up
+        data = render(self, request, source, on_progress, **kwargs)
         out.rmdir()
         return data
 
@@ -265,20 +265,18 @@ def test_a_local_render_outlives_its_output_directory(
 # past FSIZE_LIMIT bytes: every write of the clip fails with a real EFBIG.
 _EFBIG_CHILD = """
 import os, resource, signal, sys
-import pippa_cli.backends.modal_backend as modal_backend
+from pippa_cli.cli.app import app
+from pippa_cli.cli.context import Runtime
 from tests.modal_standin import ModalStandIn, Script
 
 with open(os.environ["STANDIN_MP4"], "rb") as f:
     standin = ModalStandIn(f.read())
 standin.script = Script(steps=1)
-modal_backend.ModalSDK = lambda: standin
-modal_backend.POLL_SECONDS = 0.01
-from pippa_cli.cli.app import app
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 limit = int(os.environ["FSIZE_LIMIT"])
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-app(sys.argv[1:], prog_name="pippa")
+app(sys.argv[1:], prog_name="pippa", obj=Runtime(modal_sdk=standin))
 """
 
 
@@ -470,8 +468,8 @@ def test_mp4_tags_carry_no_controls_or_secrets(
 ):
     import av
     import numpy as np
-
     from pippa_cli.request_options import render_request
+
     from pippa_cli.mp4 import encode_mp4
 
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
@@ -665,14 +663,14 @@ def test_a_modal_call_the_history_cannot_record_is_cancelled(
 
     disk = tmpfs("disk", size="4m")
     monkeypatch.setenv("PIPPA_HOME", str(disk / "home"))
-    original = ModalBackend.submit
+    original = ModalBackend.spawn
 
-    def submit_then_fill(self, *args, **kwargs):
+    def spawn_then_fill(self, *args, **kwargs):
         call_id = original(self, *args, **kwargs)
         fill(disk)
         return call_id
 
-    monkeypatch.setattr(ModalBackend, "submit", submit_then_fill)
+    monkeypatch.setattr(ModalBackend, "spawn", spawn_then_fill)
 
     result = pippa("generate", PROMPT, "--no-enhance", "-o", str(disk / "c.mp4"), *SMALL_MODAL)
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from pippa_cli.cli.app import app
 from pippa_cli.history import History, Job, new_job
 from tests.modal_results import remote_raise
-from tests.modal_standin import ModalStandIn, Script
+from tests.modal_standin import ModalStandIn, Script, cli_obj
 
 SEED_SCHEMA = (
     "task_id",
@@ -35,7 +35,7 @@ SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "
 
 
 def pippa(*args: str):
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), obj=cli_obj())
 
 
 def history() -> History:

@@ -24,6 +24,7 @@ from pippa_cli.enhance import MAX_ANSWER_CHARS, clean_llm_output
 from pippa_cli.history import History
 from pippa_cli.text import json_dumps, strip_controls, visible
 from tests.groq_server import FAKE_KEY, GroqServer, completion_response, status_response
+from tests.modal_standin import cli_obj
 
 # Control sequences an answer may carry: what each would do to a terminal.
 HOSTILE = {
@@ -53,7 +54,7 @@ RAW = re.compile(
 
 
 def run(*args: str, input: str | bytes | None = None):
-    return CliRunner().invoke(app, list(args), input=input)
+    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
 
 
 def process(*args: bytes | str, input: bytes = b"", timeout: float = 60):

@@ -12,11 +12,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pippa_cli import __version__
 from pippa_cli.deployment import DeployConfig, app_key
 from pippa_cli.errors import BackendError
+
+if TYPE_CHECKING:
+    from pippa_cli.backends.modal_client import ModalSDK
 
 MODAL_APP_MODULE = "pippa_cli.modal_app.app"
 
@@ -42,14 +45,15 @@ def deploy_env(config: DeployConfig) -> dict[str, str]:
     return {**os.environ, **config.validate().to_env(), "PYTHONSAFEPATH": "1"}
 
 
-def deploy(app_name: str, given: dict[str, Any], sdk: Any = None) -> DeployConfig:
+def deploy(app_name: str, given: dict[str, Any], sdk: ModalSDK | None = None) -> DeployConfig:
     """Deploy with the `given` settings, the previous deployment's for the rest (defaults
     the first time): run `modal deploy` (its output goes to stderr: stdout is for data),
     then record the deployment for the clients that call it. Returns what was deployed."""
-    from pippa_cli.backends.modal_backend import ModalSDK, bounded, no_credentials
+    from pippa_cli.backends.modal_backend import bounded
+    from pippa_cli.backends.modal_client import ModalSDK, no_credentials
 
     DeployConfig(app_name=app_name).updated(None, given).validate()  # bad flags first
-    sdk = sdk or ModalSDK()
+    sdk = sdk if sdk is not None else ModalSDK()
     if not sdk.has_credentials():
         raise no_credentials()
     records = sdk.deployments_dict()

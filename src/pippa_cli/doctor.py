@@ -15,6 +15,7 @@ from pippa_cli import __version__
 from pippa_cli.install_hint import local_extra_hint
 
 if TYPE_CHECKING:
+    from pippa_cli.backends.modal_client import ModalSDK
     from pippa_cli.settings import Settings
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -32,13 +33,15 @@ class Check:
         return asdict(self)
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings, *, modal_sdk: ModalSDK | None = None) -> list[Check]:
+    """Every check, in the order shown; `modal_sdk`: what Modal's checks ask (the real SDK
+    by default)."""
     from concurrent.futures import ThreadPoolExecutor
 
     # The two network checks run side by side: at most one timeout's wait, not two.
     with ThreadPoolExecutor(max_workers=2) as pool:
         groq = pool.submit(check_groq, settings)
-        modal = pool.submit(check_modal, settings)
+        modal = pool.submit(check_modal, settings, modal_sdk)
         checks = [
             Check("pippa", OK, f"pippa {__version__} on Python {platform.python_version()}"),
             check_home(settings),
@@ -146,11 +149,12 @@ def check_groq(settings: Settings) -> Check:
     return Check("groq", WARNING, f"GROQ_API_KEY is set; Groq answered: {_short(error)}")
 
 
-def check_modal(settings: Settings) -> list[Check]:
-    from pippa_cli.backends.modal_backend import ModalSDK
+def check_modal(settings: Settings, sdk: ModalSDK | None = None) -> list[Check]:
+    from pippa_cli.backends.modal_client import ModalSDK, lookup_failure
 
+    sdk = sdk if sdk is not None else ModalSDK()
     severity = ERROR if settings.backend == "modal" else WARNING
-    if not ModalSDK().has_credentials():
+    if not sdk.has_credentials():
         return [
             Check(
                 "modal token",
@@ -164,30 +168,26 @@ def check_modal(settings: Settings) -> list[Check]:
     found: dict[str, object] = {}
 
     def lookup() -> None:
-        import modal
+        from pippa_cli.deployment import app_key
 
-        from pippa_cli.deployment import DEPLOYMENTS_DICT, app_key
-
-        modal.Cls.from_name(settings.modal_app, settings.modal_class).hydrate()
-        records = modal.Dict.from_name(DEPLOYMENTS_DICT, create_if_missing=True)
-        found["record"] = records.get(app_key(settings.modal_app), None)
+        sdk.lookup(settings.modal_app, settings.modal_class)
+        found["record"] = sdk.deployments_dict().get(app_key(settings.modal_app), None)
 
     error = _with_timeout(lookup)
     if error is None:
         return [token, _deployed(settings.modal_app, found.get("record"))]
-    import modal.exception as me
-
-    if isinstance(error, me.NotFoundError):
+    failure = lookup_failure(error)
+    if failure == "not deployed":
         app = Check(
             "modal app",
             severity,
             f"app {settings.modal_app!r} is not deployed",
             "Run `pippa deploy`.",
         )
-    elif isinstance(error, me.AuthError):
+    elif failure == "rejected":
         token = Check("modal token", ERROR, "Modal rejected the token", "Run `modal token new`.")
         app = Check("modal app", WARNING, "not checked: the token was rejected")
-    elif isinstance(error, TimeoutError | OSError | me.ConnectionError):
+    elif failure == "unreachable":
         app = Check(
             "modal app",
             WARNING,

@@ -111,7 +111,7 @@ def _cancelled_elsewhere(record: JobRecord, backend: Backend) -> Outcome:
 
 def _failed(exc: PippaError, record: JobRecord) -> Outcome:
     """Record a failure, unless Modal merely could not be asked about a call it holds."""
-    from pippa_cli.backends.modal_backend import ModalUnavailable, ResultExpired
+    from pippa_cli.backends.modal_client import ModalUnavailable, ResultExpired
 
     job = record.history.get(record.task_id)
     if job.status == CANCELLED:  # cancelled from elsewhere; the call then failed

@@ -158,18 +158,19 @@ def _render(
         record.progress(status=RUNNING, stage="loading")
         with record.timed("render_s"):
             return backend.render(request, spec.model, on_progress, check_stop=record.check_stop)
-    record.check_stop()  # a batch stopped meanwhile: submit nothing more
-    submitted = time.monotonic()
-    started = submitted
+    submitted = started = time.monotonic()
 
-    def on_submitted(call_id: str) -> bool:
+    def on_submitted(call_id: str) -> None:  # runs with Ctrl-C held
         nonlocal submitted
         record.record_call(call_id, backend.cancel)
         submitted = time.monotonic()
         record.timings["submit_s"] = round(submitted - started, 3)
-        return follow
 
     try:
+        if not follow:
+            record.check_stop()
+            backend.submit(request, spec.model, on_submitted)
+            return None
         data = backend.render(
             request,
             spec.model,
@@ -181,6 +182,5 @@ def _render(
         if record.call_id:  # a paid call exists: keep it running, or cancel it
             record.keep_running = policy.keeps_running()
         raise
-    if data is not None:
-        record.timings["remote_s"] = round(time.monotonic() - submitted, 3)
+    record.timings["remote_s"] = round(time.monotonic() - submitted, 3)
     return data

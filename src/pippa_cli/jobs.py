@@ -21,6 +21,7 @@ from pippa_cli.unsaved import find as find_unsaved
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.backends.modal_client import ModalSDK
     from pippa_cli.outcome import Outcome
     from pippa_cli.output import Output
     from pippa_cli.settings import Settings
@@ -99,7 +100,7 @@ def refresh(
     A job whose own process is still following it is left to that process, so the video
     is saved once. When Modal cannot be asked, the job is shown as last recorded.
     """
-    from pippa_cli.backends.modal_backend import ModalUnavailable
+    from pippa_cli.backends.modal_client import ModalUnavailable
 
     job = mark_if_orphaned(job, history)
     if not job.active or owner_following(job):
@@ -261,16 +262,19 @@ def planned_path(job: Job) -> Path:
     return Path(job.output_path)
 
 
-def modal_backend_for(job: Job, settings: Settings) -> ModalBackend | None:
-    """The Modal backend for a job that lives on Modal (None for local jobs)."""
+def modal_backend_for(
+    job: Job, settings: Settings, sdk: ModalSDK | None = None
+) -> ModalBackend | None:
+    """The Modal backend for a job that lives on Modal (None for local jobs); `sdk`: what
+    it talks to (the real Modal SDK by default)."""
     if job.backend != "modal" or not job.remote_call_id:
         return None
-    from pippa_cli.backends import make_backend
+    from pippa_cli.backends.modal_backend import ModalBackend
 
-    return make_backend("modal", settings)  # type: ignore[return-value]
+    return ModalBackend(settings.modal_app, settings.modal_class, sdk=sdk)
 
 
-def cancel_job(job: Job, history: History, settings: Settings) -> Job:
+def cancel_job(job: Job, history: History, settings: Settings, sdk: ModalSDK | None = None) -> Job:
     """Cancel an active job: its Modal call at once; the process running it stops at its
     next progress report or poll, when it sees the job marked cancelled (a batch's other
     jobs go on)."""
@@ -282,7 +286,7 @@ def cancel_job(job: Job, history: History, settings: Settings) -> Job:
         raise PippaError(
             f"job {job.task_id} is already {job.status}", "Nothing to cancel; see pippa status."
         )
-    backend = modal_backend_for(job, settings)
+    backend = modal_backend_for(job, settings, sdk)
     if backend is not None and job.remote_call_id:
         backend.cancel(job.remote_call_id)
     history.finish(job.task_id, CANCELLED, error="cancelled with pippa cancel")

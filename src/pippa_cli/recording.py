@@ -107,7 +107,7 @@ class JobRecord:
 
     def reporter(self, progress: ProgressSink) -> Callable[[str, int, int], None]:
         """The backend's progress callback: shown at once, written to the history at most
-        once a second; each report is also where a stop request is noticed."""
+        once a second. (Backends call check_stop themselves, at each report or poll.)"""
 
         def report(stage: str, step: int, total: int) -> None:
             if stage == "denoising" and total:
@@ -120,6 +120,5 @@ class JobRecord:
                 pending, self._pending = self._pending, {}
                 self._last_write = now
                 self.progress(**pending)
-            self.check_stop()
 
         return report

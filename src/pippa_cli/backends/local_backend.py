@@ -5,19 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pippa_cli.errors import BackendError
+from pippa_cli.errors import BackendError, UsageError
 from pippa_cli.install_hint import local_extra_hint
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
 from pippa_cli.presets import ModelSource
 
 if TYPE_CHECKING:
+    from pippa_cli.backends.base import CheckStop, OnSubmitted
     from pippa_cli.spec import GenerateSpec
 
 
 class LocalBackend:
+    """The Backend protocol (base.py) in this process: no call ids, one render at a time."""
+
     name = "local"
+    remote = False
     # One pipeline per process: a batch renders many clips with one load.
     _pipelines: ClassVar[dict[tuple[str, str | None], Any]] = {}
+
+    def capacity(self) -> int | None:
+        return 1  # one GPU (or the CPU): renders take turns
 
     def preflight_model(
         self, source: ModelSource, report: Callable[[str], None] | None = None
@@ -53,12 +60,26 @@ class LocalBackend:
         return source
 
     def render(
-        self, request: RenderRequest, source: ModelSource, on_progress: ProgressCallback
+        self,
+        request: RenderRequest,
+        source: ModelSource,
+        on_progress: ProgressCallback,
+        *,
+        on_submitted: OnSubmitted | None = None,
+        check_stop: CheckStop | None = None,
     ) -> bytes:
+        """Load the pipeline (once per process) and render; `check_stop` runs at every
+        progress report. `on_submitted` is never called: there is no remote call."""
+
+        def report(stage: str, step: int, total: int) -> None:
+            on_progress(stage, step, total)
+            if check_stop is not None:
+                check_stop()
+
         key = (source.location, source.revision)
         pipe = self._pipelines.get(key)
         if pipe is None:
-            on_progress("loading", 0, 1)
+            report("loading", 0, 1)
             try:
                 pipe = load_pipeline(source)
             except (OSError, ValueError) as exc:
@@ -68,7 +89,15 @@ class LocalBackend:
                     "time (they are cached afterwards).",
                 ) from None
             self._pipelines[key] = pipe
-        return generate_mp4(pipe, request, on_progress)
+        return generate_mp4(pipe, request, report)
+
+    def submit(self, request: RenderRequest, source: ModelSource, on_submitted: OnSubmitted) -> str:
+        """Nothing to detach from: the render would run in this process."""
+        raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
+
+    def cancel(self, call_id: str) -> None:
+        """A local render has no call id; Ctrl-C or `pippa cancel` stops it (check_stop)."""
+        raise BackendError(f"no remote call {call_id!r}: local renders run in this process")
 
 
 def _cpu_warning() -> str:

@@ -1,102 +1,47 @@
 """Render on Modal: spawn a call on the deployed app, follow its progress, fetch the MP4.
 
-The real Modal SDK is touched only through `ModalSDK`; tests pass a thin stand-in for
-the Modal call objects (nothing of Modal works without its servers).
+The Modal SDK is reached only through the `sdk` it is given (backends/modal_client.py's
+`ModalSDK` unless a caller passes a stand-in); Modal's exceptions are read there too.
+One class over 300 lines: the checks, the weights and the call's life share its state (the
+deployment record read once, when Modal last answered).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pippa_cli import __version__
+from pippa_cli.backends.modal_client import (
+    ModalErrors,
+    ModalSDK,
+    ModalUnavailable,
+    ResultExpired,
+    call_error,
+    no_credentials,
+)
 from pippa_cli.errors import BackendError, UsageError
 from pippa_cli.ltx import ProgressCallback, RenderRequest
 from pippa_cli.presets import ModelSource
-from pippa_cli.remote_errors import (
-    RENDER,
-    RemoteFailure,
-    as_error,
-    categorize,
-    from_exception,
-)
+from pippa_cli.remote_errors import RemoteFailure, as_error
+from pippa_cli.signals import interrupts_held
 
 if TYPE_CHECKING:
+    from pippa_cli.backends.base import CheckStop, OnSubmitted, Report
     from pippa_cli.deployment import Deployment
     from pippa_cli.spec import GenerateSpec
 
 T = TypeVar("T")
-# Shared with the Modal app: the container publishes progress here, keyed by call id.
-PROGRESS_DICT = "pippa-progress"
 POLL_SECONDS = 1.0
 # How long pippa waits for Modal to answer at all (doctor, generate, status, deploy).
 CONNECT_TIMEOUT_S = 10.0
 # A poll after this long without an answer checks reachability (bounded) first.
 RECHECK_S = 30.0
-# Stage names shown while preparing (see progress.STAGE_LABELS).
-Report = Callable[[str], None]
 
-
-class ModalSDK:
-    """The entry points pippa uses, so a stand-in can replace them in tests."""
-
-    def cls(self, app_name: str, class_name: str) -> Any:
-        import modal
-
-        return modal.Cls.from_name(app_name, class_name)
-
-    def lookup(self, app_name: str, class_name: str) -> None:
-        """Raises modal.exception.NotFoundError unless the app is deployed."""
-        self.cls(app_name, class_name).hydrate()
-
-    def function(self, app_name: str, name: str) -> Any:
-        import modal
-
-        return modal.Function.from_name(app_name, name)
-
-    def function_call(self, call_id: str) -> Any:
-        import modal
-
-        return modal.FunctionCall.from_id(call_id)
-
-    def progress_dict(self) -> Any:
-        import modal
-
-        return modal.Dict.from_name(PROGRESS_DICT, create_if_missing=True)
-
-    def deployments_dict(self) -> Any:
-        import modal
-
-        from pippa_cli.deployment import DEPLOYMENTS_DICT
-
-        return modal.Dict.from_name(DEPLOYMENTS_DICT, create_if_missing=True)
-
-    def has_credentials(self) -> bool:
-        from modal.config import config
-
-        from pippa_cli.redaction import register
-
-        secret = config.get("token_secret")
-        register(secret)  # from ~/.modal.toml, not the environment: never shown either
-        return bool(config.get("token_id") and secret)
-
-
-def no_credentials() -> BackendError:
-    return BackendError(
-        "no Modal credentials found",
-        "Run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET).",
-    )
-
-
-class ModalUnavailable(BackendError):
-    """Modal could not be asked (network, credentials): a running call is unaffected."""
-
-
-class ResultExpired(BackendError):
-    """Modal no longer holds the result (older than its 7-day retention)."""
+# The errors it raises are defined with the client (modal_client.py), importable from here.
+__all__ = ["ModalBackend", "ModalUnavailable", "RemoteState", "ResultExpired", "bounded"]
 
 
 def bounded(work: Callable[[], T], what: str, seconds: float | None = None) -> T:
@@ -135,12 +80,16 @@ class RemoteState:
 
 
 class ModalBackend:
-    name = "modal"
+    """The Backend protocol (base.py) on Modal, plus following a call made earlier
+    (`wait`, `state`: `pippa status --wait`) and the deployed app's record."""
 
-    def __init__(self, app_name: str, class_name: str, sdk: Any = None) -> None:
+    name = "modal"
+    remote = True
+
+    def __init__(self, app_name: str, class_name: str, sdk: ModalSDK | None = None) -> None:
         self.app_name = app_name
         self.class_name = class_name
-        self.sdk = sdk or ModalSDK()
+        self.sdk = sdk if sdk is not None else ModalSDK()
         self._deployment: Deployment | None = None
         self._checked: dict[str, tuple[list[str], BackendError | None]] = {}
         self._prepared: dict[str, ModelSource] = {}
@@ -208,6 +157,10 @@ class ModalBackend:
             )
         return warnings
 
+    def capacity(self) -> int | None:
+        """The deployed app's GPU container limit: more calls queue on Modal."""
+        return self.deployment().max_containers or None
+
     def deployment(self, report: Report | None = None) -> Deployment:
         """The deployed app's record (version, GPU, timeout), read once: no container starts."""
         from pippa_cli.deployment import Deployment, app_key
@@ -217,7 +170,7 @@ class ModalBackend:
         if report:
             report("connecting")
 
-        def ask() -> Any:
+        def ask() -> object:
             with self._errors():
                 self.sdk.lookup(self.app_name, self.class_name)
                 return self.sdk.deployments_dict().get(app_key(self.app_name), None)
@@ -242,7 +195,7 @@ class ModalBackend:
         if key in self._prepared:
             return self._prepared[key]
 
-        def cached() -> Any:
+        def cached() -> object:
             with self._errors():
                 return self.sdk.deployments_dict().get(key, None)
 
@@ -266,7 +219,36 @@ class ModalBackend:
 
     # --- a render --------------------------------------------------------------------------
 
-    def submit(self, request: RenderRequest, source: ModelSource) -> str:
+    def render(
+        self,
+        request: RenderRequest,
+        source: ModelSource,
+        on_progress: ProgressCallback,
+        *,
+        on_submitted: OnSubmitted | None = None,
+        check_stop: CheckStop | None = None,
+    ) -> bytes:
+        """Spawn the call (its id to `on_submitted`, Ctrl-C held), follow it to the end."""
+        if check_stop is not None:
+            check_stop()  # stopped meanwhile (a batch): spawn nothing more
+        call_id = self._submit(request, source, on_submitted)
+        return self.wait(call_id, on_progress, check_stop=check_stop)
+
+    def submit(self, request: RenderRequest, source: ModelSource, on_submitted: OnSubmitted) -> str:
+        """Spawn the call, hand its id to `on_submitted` (Ctrl-C held), return (--detach)."""
+        return self._submit(request, source, on_submitted)
+
+    def _submit(
+        self, request: RenderRequest, source: ModelSource, on_submitted: OnSubmitted | None
+    ) -> str:
+        # Once Modal has the call, its id must reach the caller's record before Ctrl-C acts.
+        with interrupts_held():
+            call_id = self.spawn(request, source)
+            if on_submitted is not None:
+                on_submitted(call_id)
+        return call_id
+
+    def spawn(self, request: RenderRequest, source: ModelSource) -> str:
         """Spawn the render and return the call id (the job's handle on Modal)."""
         with self._errors():
             # The exact repo and commit: what this client means, whatever the app's presets.
@@ -277,7 +259,7 @@ class ModalBackend:
     def state(self, call_id: str, wait: float = 0.0) -> RemoteState:
         """Poll once: the result if it is ready, else the latest published progress.
 
-        A failed state only for what is known to be the call's own end (`_is_call_outcome`),
+        A failed state only for what is known to be the call's own end (`call_error`),
         never "still running"; anything else means Modal could not be asked
         (ModalUnavailable, raised): the job stays recoverable.
         """
@@ -305,7 +287,7 @@ class ModalBackend:
         call_id: str,
         on_progress: ProgressCallback,
         poll_seconds: float = POLL_SECONDS,
-        check_stop: Callable[[], None] | None = None,
+        check_stop: CheckStop | None = None,
     ) -> bytes:
         """Follow the call until it finishes; returns the MP4 bytes or raises BackendError.
 
@@ -379,173 +361,11 @@ class ModalBackend:
             status="running", stage=str(entry.get("stage") or "queued"), step=step, total=total
         )
 
-    def _errors(self) -> _ModalErrors:
-        return _ModalErrors(self.app_name)
+    def _errors(self) -> ModalErrors:
+        return ModalErrors(self.app_name)
 
 
 def _is_pending(exc: TimeoutError) -> bool:
     """`FunctionCall.get(timeout=...)` raises a bare builtin TimeoutError while no output is
     ready. A TimeoutError raised remotely carries its message and Modal's remote traceback."""
     return not exc.args and not hasattr(exc, "__line_cache__")
-
-
-def _is_transport(exc: BaseException) -> bool:
-    """Modal's own "could not talk to the server" errors (grpclib's leak through unwrapped)."""
-    import modal.exception as me
-
-    return isinstance(exc, me.ConnectionError | me.AuthError) or type(exc).__module__.startswith(
-        "grpclib"
-    )
-
-
-def _is_call_outcome(exc: BaseException) -> bool:
-    """Whether `exc` is how the call itself ended, as opposed to trouble asking about it.
-
-    Only these: pippa's own RemoteFailure; Modal's terminal answers for a call (timed out,
-    failed inside Modal, cancelled, expired, unknown); a remote exception that Modal could
-    not rebuild; or any exception carrying Modal's remote traceback (an app that did not
-    convert its errors). Everything else (a gRPC error after retries, a dropped download
-    of the result) means "could not ask": the job stays recoverable, never wrongly failed.
-    """
-    import modal.exception as me
-
-    if isinstance(exc, RemoteFailure) or hasattr(exc, "__line_cache__"):
-        return True
-    terminal = (
-        me.FunctionTimeoutError,
-        me.InternalFailure,
-        me.RemoteError,
-        me.OutputExpiredError,
-        me.NotFoundError,
-        me.InputCancellation,
-    )
-    return isinstance(exc, terminal) or _undeserializable(exc) is not None
-
-
-def _unavailable(exc: BaseException) -> ModalUnavailable:
-    if _is_transport(exc):
-        error = explain_modal_error(exc, "")
-        if isinstance(error, ModalUnavailable):
-            return error
-    return ModalUnavailable(
-        f"could not ask Modal ({type(exc).__name__}: {_first_line(exc)})",
-        "Check your network connection, then retry.",
-    )
-
-
-def call_error(exc: BaseException, app_name: str, model: str | None = None) -> BackendError:
-    """What a call's `get` raised, as the user should read it: the call's own end
-    (BackendError), or ModalUnavailable when Modal could not be asked."""
-    if not _is_call_outcome(exc):
-        return _unavailable(exc)
-    if _is_modal_error(exc):
-        return explain_modal_error(exc, app_name)
-    # RemoteFailure, or a builtin or foreign exception from an app that did not convert it
-    # (an older pippa): still the call's failure, never "could not reach Modal".
-    return as_error(from_exception(exc), model)
-
-
-def _is_modal_error(exc: BaseException) -> bool:
-    import modal.exception as me
-
-    return isinstance(exc, me.Error | me.InputCancellation)
-
-
-def _undeserializable(exc: BaseException) -> RemoteFailure | None:
-    """Modal's ExecutionError for a remote exception whose class this machine lacks: the
-    original is only in the remote traceback's last line."""
-    import modal.exception as me
-
-    text = str(exc)
-    if not isinstance(exc, me.ExecutionError) or "Could not deserialize remote" not in text:
-        return None
-    remote = text.split("remote traceback:", 1)[-1]
-    # The traceback ends with "module.Class: message", the message possibly on more lines.
-    heads = list(_EXCEPTION_LINE.finditer(remote))
-    if not heads:
-        return RemoteFailure("RemoteError", _first_line(exc), RENDER, text)
-    last = heads[-1]
-    kind = last.group(1).rsplit(".", 1)[-1]
-    message = " ".join((last.group(2) + remote[last.end() :]).split())
-    return RemoteFailure(kind, message, categorize(kind, message), text)
-
-
-_EXCEPTION_LINE = re.compile(
-    r"^([A-Za-z_][\w.]*(?:Error|Exception|Failure|Warning|Exit)): ?(.*)$", re.M
-)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else ""
-
-
-class _ModalErrors:
-    """Turns Modal SDK exceptions into BackendError with a hint; lets TimeoutError and
-    RemoteFailure pass (the caller decides what they mean)."""
-
-    def __init__(self, app_name: str) -> None:
-        self.app_name = app_name
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or not isinstance(exc, Exception):
-            return False
-        if isinstance(exc, BackendError | RemoteFailure | TimeoutError):
-            return False
-        raise call_error(exc, self.app_name) from exc
-
-
-def explain_modal_error(exc: BaseException, app_name: str) -> BackendError:
-    """A Modal SDK exception as a one-line BackendError with what to do next."""
-    import modal.exception as me
-
-    if _is_transport(exc) and not isinstance(exc, me.AuthError):
-        return ModalUnavailable("could not reach Modal", "Check your network connection.")
-    explain_by_kind: list[tuple[type[BaseException], Callable[[], BackendError]]] = [
-        (
-            me.AuthError,
-            lambda: ModalUnavailable(
-                "Modal rejected your credentials",
-                "Run `modal token new` to create a fresh token.",
-            ),
-        ),
-        (
-            me.NotFoundError,
-            lambda: BackendError(
-                f"the Modal app {app_name!r} is not deployed (or the job is unknown to Modal)",
-                "Run `pippa deploy` once, then try again.",
-            ),
-        ),
-        (
-            me.OutputExpiredError,
-            lambda: ResultExpired(
-                "the result expired: Modal keeps results for 7 days",
-                "Generate the clip again (its seed is in the history).",
-            ),
-        ),
-        (
-            me.FunctionTimeoutError,
-            lambda: BackendError(
-                "the render ran past the Modal app's timeout",
-                "Redeploy with a longer one: pippa deploy --timeout 3600.",
-            ),
-        ),
-        (
-            me.InputCancellation,
-            lambda: BackendError("the call was cancelled on Modal", "Nothing was rendered."),
-        ),
-    ]
-    for kind, make in explain_by_kind:
-        if isinstance(exc, kind):
-            return make()
-    if isinstance(exc, me.RemoteError) and not str(exc).strip():
-        # What Modal answers for a call that was cancelled (a terminated input).
-        return BackendError("the call was cancelled on Modal", "Nothing was saved.")
-    failure = _undeserializable(exc)
-    if failure is not None:
-        return as_error(failure)
-    message = _first_line(exc) or type(exc).__name__
-    return BackendError(f"the render failed on Modal: {message}", "See `pippa status` for details.")

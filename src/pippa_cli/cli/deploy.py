@@ -60,6 +60,7 @@ def deploy(
     pippa can call it.
     """
     from pippa_cli.backends.modal_backend import ModalBackend
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.deploy import deploy as run_deploy
     from pippa_cli.errors import UsageError
     from pippa_cli.output import Output
@@ -67,6 +68,7 @@ def deploy(
     from pippa_cli.settings import load_settings
 
     out = Output(quiet=quiet)
+    sdk = modal_sdk()
     settings = load_settings(modal_app=app_name)
     for model in download or []:
         try:
@@ -85,6 +87,7 @@ def deploy(
             "cpu": cpu,
             "memory_mib": memory,
         },
+        sdk=sdk,
     )
     out.info(
         f"Deployed {config.app_name}: {config.gpu}, {config.timeout_s} s per render, "
@@ -93,7 +96,7 @@ def deploy(
     for model in download or []:
         out.info(f"Downloading {model} weights into the app's cache (once, on a CPU)...")
         # The exact repo and revision this pippa means, as generate asks for it.
-        backend = ModalBackend(settings.modal_app, settings.modal_class)
+        backend = ModalBackend(settings.modal_app, settings.modal_class, sdk=sdk)
         fetched = backend.download(resolve_model(model).remote_label)
         out.info(f"{model}: {fetched.get('location')} at commit {fetched.get('commit')}")
     out.info('Deployed. Try: pippa generate "a red fox in snow"')

@@ -12,13 +12,14 @@ def doctor(json_output: o.Json = False, quiet: o.Quiet = False, debug: o.Debug =
 
     Exits 1 if any check is an error.
     """
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.doctor import ERROR, run_checks
     from pippa_cli.output import Output
     from pippa_cli.settings import load_settings
     from pippa_cli.text import visible
 
     out = Output(quiet=quiet, json_mode=json_output)
-    checks = run_checks(load_settings())
+    checks = run_checks(load_settings(), modal_sdk=modal_sdk())
     if json_output:
         out.data_json(
             {"ok": all(c.status != ERROR for c in checks), "checks": [c.to_json() for c in checks]}

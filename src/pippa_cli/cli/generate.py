@@ -106,6 +106,7 @@ def generate(
     backend).
     """
     from pippa_cli.backends import make_backend
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.customization import Customization
     from pippa_cli.errors import UsageError
     from pippa_cli.generation import Services, run_generation
@@ -186,7 +187,12 @@ def generate(
         # Before the history is opened: a usage error leaves nothing behind.
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
     history = History.open_default(settings.home)
-    services = Services(settings, history, make_backend(spec.backend, settings), strict=strict)
+    services = Services(
+        settings,
+        history,
+        make_backend(spec.backend, settings, modal_sdk=modal_sdk()),
+        strict=strict,
+    )
     outcome = run_generation(spec, services, out, detach=detach, keep_running=keep_running)
     outcome.raise_for_outcome()
     job = outcome.job or history.get(outcome.task_id)

@@ -14,6 +14,7 @@ import typer
 from pippa_cli.output import Output
 
 if TYPE_CHECKING:
+    from pippa_cli.backends.modal_client import ModalSDK
     from pippa_cli.batch import Planned
     from pippa_cli.batch_input import LineError
     from pippa_cli.history import History, Job
@@ -38,6 +39,7 @@ def generate_batch(
     from pippa_cli.backends import make_backend
     from pippa_cli.batch import LineResult, plan, run_batch
     from pippa_cli.batch_input import read_lines
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.errors import UsageError
     from pippa_cli.generation import Services
     from pippa_cli.history import History
@@ -53,7 +55,8 @@ def generate_batch(
         raise UsageError("--detach is for one clip; a batch follows its jobs to the end")
     directory = check_output_dir(output_dir)
     settings = load_settings(**settings_overrides)
-    backend = make_backend(settings.backend, settings)
+    sdk = modal_sdk()
+    backend = make_backend(settings.backend, settings, modal_sdk=sdk)
     lines, errors = read_lines(source)
     defaults = {**defaults, "model": settings.model, "backend": settings.backend}
     try:
@@ -76,8 +79,8 @@ def generate_batch(
     # Credentials, the deployment and the like end the whole batch here, before anything
     # is spent.
     warn(backend.preflight_model(default_model, say))
-    if backend.name == "modal":
-        limit = backend.deployment().max_containers  # type: ignore[union-attr]
+    if backend.remote:
+        limit = backend.capacity()
         if limit and concurrency > limit:
             out.warn(
                 f"--concurrency {concurrency}, but the Modal app runs at most {limit} GPU "
@@ -129,7 +132,7 @@ def generate_batch(
             out.data(result.video_path)
 
     history = History.open_default(settings.home)
-    planned, unsaved = _save_kept(planned, history, settings, out)
+    planned, unsaved = _save_kept(planned, history, settings, out, sdk)
     for error in unsaved:
         out.error(f"line {error.number}: {error.message}", error.hint)
     errors += unsaved
@@ -166,7 +169,11 @@ def generate_batch(
 
 
 def _save_kept(
-    planned: list[Planned], history: History, settings: Settings, out: Output
+    planned: list[Planned],
+    history: History,
+    settings: Settings,
+    out: Output,
+    sdk: ModalSDK | None,
 ) -> tuple[list[Planned], list[LineError]]:
     """Clips an earlier run rendered but could not save (a full disk) are saved now, from
     the kept copy or from Modal, rather than rendered and paid for again."""
@@ -187,7 +194,7 @@ def _save_kept(
             remaining.append(item)
             continue
         try:
-            backend = modal_backend_for(kept, settings)
+            backend = modal_backend_for(kept, settings, sdk)
             job = refresh(kept, history, backend, out, output=item.spec.output, overwrite=True)
         except PippaError as exc:  # still no room: never render it again meanwhile
             errors.append(LineError(item.line.number, exc.message, exc.hint))

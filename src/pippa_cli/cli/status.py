@@ -13,6 +13,7 @@ import typer
 from pippa_cli.cli import options as o
 
 if TYPE_CHECKING:
+    from pippa_cli.backends.modal_client import ModalSDK
     from pippa_cli.history import History, Job
     from pippa_cli.output import Output
     from pippa_cli.settings import Settings
@@ -59,6 +60,7 @@ def status(
 
     A finished Modal job's video is saved to its planned path (or -o) when first seen.
     """
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.errors import UsageError
     from pippa_cli.history import History
     from pippa_cli.output import Output
@@ -78,7 +80,7 @@ def status(
             )
         _list_jobs(history, out, limit, status_filter)
         return
-    job = _show_job(task_id, history, settings, out, wait, output, overwrite)
+    job = _show_job(task_id, history, settings, out, wait, output, overwrite, modal_sdk())
     if json_output:
         out.data_json(job.to_json())
     else:
@@ -93,6 +95,7 @@ def cancel(
     debug: o.Debug = False,
 ) -> None:
     """Cancel a running job (on Modal, no more GPU time is billed for it)."""
+    from pippa_cli.cli.context import modal_sdk
     from pippa_cli.history import History
     from pippa_cli.jobs import cancel_job
     from pippa_cli.output import Output
@@ -101,7 +104,7 @@ def cancel(
     out = Output(quiet=quiet)
     settings = load_settings()
     history = History.open_default(settings.home)
-    job = cancel_job(history.get(task_id), history, settings)
+    job = cancel_job(history.get(task_id), history, settings, modal_sdk())
     out.info(f"Cancelled job {job.task_id}.")
     out.data(job.task_id)
 
@@ -114,6 +117,7 @@ def _show_job(
     wait: bool,
     output: str | None,
     overwrite: bool,
+    sdk: ModalSDK | None,
 ) -> Job:
     from pippa_cli.errors import PippaError
     from pippa_cli.jobs import (
@@ -149,14 +153,14 @@ def _show_job(
             refresh,
             job,
             history,
-            modal_backend_for(job, settings),
+            modal_backend_for(job, settings, sdk),
             out,
             output=target,
             overwrite=overwrite,
         ),
     )
     while wait and job.active and not job.damaged:
-        backend = modal_backend_for(job, settings)
+        backend = modal_backend_for(job, settings, sdk)
         if backend is None and job.remote_call_id and not owner_following(job):
             raise PippaError(  # a backend this pippa does not know (a newer pippa's)
                 f"job {job.task_id} runs on backend {job.backend!r}, which this pippa cannot "

@@ -20,7 +20,7 @@ import contextlib
 import modal
 import modal.experimental
 
-from pippa_cli.backends.modal_backend import PROGRESS_DICT
+from pippa_cli.backends.modal_client import PROGRESS_DICT
 from pippa_cli.container import Worker, fetch_weights, weights_key
 from pippa_cli.deployment import DEPLOYMENTS_DICT, DeployConfig
 
