@@ -4,11 +4,13 @@ Each row says an option's name, type, default, range, help text and flag, whethe
 Lines batch line may set it, which RenderRequest field it fills, whether the sidecar and
 history record it as given, and how an out-of-range value is explained. Derived from it:
 the Typer options of `pippa generate` and `pippa enhance` (cli/request_flags.py), the
-checks (`check`, used by spec.build_spec), the JSON Lines keys (batch_input.py), the
+checks (`check`, run by spec.spec_from), the JSON Lines keys (batch_input.py), the
 recorded settings (GenerateSpec.settings) and the render request's fields
-(spec.render_request). Adding an option is one row here plus the code that uses it.
+(render_request.py). Adding an option is one row here plus the code that uses it.
 
-Imported by `pippa --help`: nothing heavy here.
+Longer than ~300 lines on purpose: the table is spelled out here whole, one row per
+option, so that no other module spells an option out. Imported by `pippa --help`:
+nothing heavy here.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class RequestOption(Generic[T]):
     type: type[T]
     # On the command line. None means "decided when checked": `unset` says by what.
     default: T | None
-    help: str  # exactly as --help shows it
+    help: str  # as --help shows it, with {min} and {max} filled in
     section: str
     flag: str = ""  # default: --name-with-dashes. A bool's flag sets the opposite of default.
     batch: bool = True  # a JSON Lines line may set it
@@ -58,7 +60,7 @@ class RequestOption(Generic[T]):
     multiple_of: int | None = None
     # The hint for a value out of range; {min} and {max} are filled in.
     explain: str = "Choose {min} to {max}."
-    # What a value not given becomes, from the model's preset. The model is resolved (and
+    # What a value not given becomes, given the model's preset. The model is resolved (and
     # a bad one reported) before the first option that has one is checked.
     unset: Callable[[Preset], T] | None = None
     # A given value's own check: returns it normalised or raises UsageError.
@@ -284,7 +286,9 @@ class GivenOptions:
         self._values = dict(values)
 
     def get(self, option: RequestOption[T]) -> T | None:
-        return self._values.get(option.name, option.default)
+        """The value given, else the option's default (None: decided when checked)."""
+        value = self._values.get(option.name)
+        return option.default if value is None else value
 
     def __contains__(self, option: RequestOption[Any]) -> bool:
         return option.name in self._values
@@ -297,6 +301,9 @@ class GivenOptions:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, GivenOptions) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
 
     def replace(self, **values: Any) -> GivenOptions:
         return GivenOptions({**self._values, **values})
@@ -340,6 +347,9 @@ class CheckedOptions:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CheckedOptions) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
 
     def __repr__(self) -> str:
         return f"CheckedOptions({self._values!r})"
