@@ -28,6 +28,9 @@ def request_flags(after: Mapping[str, str]) -> Callable[[F], F]:
     def decorate(command: F) -> F:
         signature = inspect.signature(command, eval_str=True)
         own = [p for p in signature.parameters.values() if p.name != "request"]
+        unplaced = set(after) - {p.name for p in own}
+        if unplaced:
+            raise TypeError(f"{command.__name__} has no parameter {', '.join(sorted(unplaced))}")
         placed: list[RequestOption[Any]] = []
         parameters: list[inspect.Parameter] = []
         for parameter in own:
