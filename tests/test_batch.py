@@ -163,6 +163,45 @@ def test_jsonl_overrides_reach_the_render(modal_standin: ModalStandIn, tmp_path,
     assert (clips / "fox.mp4").is_file() and (clips / "002-a-whale.mp4").is_file()
 
 
+CUSTOMIZED_LINES = (
+    '{"prompt": "a fox", "style": ""}\n'
+    '{"prompt": "a whale", "style": "anime"}\n'
+    '{"prompt": "a frog", "mood": "eerie"}\n'
+)
+
+
+def test_a_line_customization_wins_and_an_empty_one_clears_the_commands(
+    modal_standin: ModalStandIn, tmp_path, clips
+):
+    source = write(tmp_path / "shots.jsonl", CUSTOMIZED_LINES)
+
+    result = batch(str(source), clips, "--style", "noir")
+
+    assert result.exit_code == 0, result.output
+    recorded = {
+        s.request["prompt"]: json.loads(s.request["metadata"]["pippa"])["customization"]
+        for s in modal_standin.spawns
+    }
+    assert recorded == {
+        "a fox": {},
+        "a whale": {"style": "anime"},
+        "a frog": {"style": "noir", "mood": "eerie"},
+    }
+
+
+def test_enhance_from_file_merges_a_line_customization_as_generate_does(tmp_path: Path):
+    source = write(tmp_path / "ideas.jsonl", CUSTOMIZED_LINES)
+
+    result = pippa("enhance", "--from-file", str(source), "--style", "noir")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "a fox",
+        "a whale. Anime style.",
+        "a frog. Noir style, eerie mood.",
+    ]
+
+
 def test_stdin_list_and_json_lines_out(modal_standin: ModalStandIn, clips):
     result = batch("-", clips, "--json", input="a red fox\na blue whale\n")
 

@@ -384,11 +384,11 @@ def test_frames_for_is_the_smallest_8k_plus_1_that_is_long_enough():
 
 def test_distilled_preset_renders_with_its_own_timesteps(tiny_model: Path):
     import diffusers
-    from pippa_cli.request_options import render_request
 
     from pippa_cli.customization import Customization
     from pippa_cli.ltx import load_pipeline, render_frames
     from pippa_cli.presets import PRESETS, ModelSource
+    from pippa_cli.render_request import render_request
     from pippa_cli.spec import build_spec
 
     preset = PRESETS["ltx-distilled"]

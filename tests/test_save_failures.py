@@ -468,9 +468,9 @@ def test_mp4_tags_carry_no_controls_or_secrets(
 ):
     import av
     import numpy as np
-    from pippa_cli.request_options import render_request
 
     from pippa_cli.mp4 import encode_mp4
+    from pippa_cli.render_request import render_request
 
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     original = "\u202eA fox " + SECRET

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from pippa_cli.batch_input import BatchLine, LineError
 from pippa_cli.clip_files import VideoNotSaved
-from pippa_cli.customization import FIELDS, Customization
 from pippa_cli.errors import PippaError, UsageError
 from pippa_cli.generation import Services, execute_job
 from pippa_cli.history import Job
@@ -27,8 +26,9 @@ from pippa_cli.mp4 import check_structure
 from pippa_cli.outcome import Ending, Outcome
 from pippa_cli.output import Output
 from pippa_cli.progress import STAGE_LABELS, progress_label
+from pippa_cli.request_options import GivenOptions
 from pippa_cli.signals import Terminated, signals_as_exceptions
-from pippa_cli.spec import GenerateSpec, build_spec, sidecar_path, slugify
+from pippa_cli.spec import GenerateSpec, sidecar_path, slugify, spec_from
 from pippa_cli.text import visible
 
 if TYPE_CHECKING:
@@ -111,13 +111,17 @@ class Summary:
 
 def plan(
     lines: list[BatchLine],
-    defaults: dict[str, Any],
+    defaults: GivenOptions,
     output_dir: Path,
     *,
+    backend: str,
     overwrite: bool,
     check: Callable[[GenerateSpec], None] | None = None,
 ) -> tuple[list[Planned], list[LineError]]:
-    """Validate every line into a spec with its output path; decide what a rerun skips."""
+    """Validate every line into a spec with its output path; decide what a rerun skips.
+
+    `defaults` are the command's options (the model filled in from the settings); each
+    line's own replace them."""
     planned: list[Planned] = []
     errors: list[LineError] = []
     taken: dict[Path, int] = {}
@@ -135,7 +139,7 @@ def plan(
                     f"{path.name} exists but is not a finished pippa clip",
                     "Move it away, or pass --overwrite to replace it.",
                 )
-            spec = _line_spec(line, defaults, path)
+            spec = _line_spec(line, defaults, path, backend)
             if check is not None:
                 check(spec)
         except PippaError as exc:
@@ -186,18 +190,14 @@ def _finished_sidecar(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("status") == "completed" else None
 
 
-def _line_spec(line: BatchLine, defaults: dict[str, Any], path: Path) -> GenerateSpec:
-    options = {**defaults, **line.overrides}
-    customization = Customization.create(**{name: options.pop(name, None) for name in FIELDS})
-    enhance = bool(options.pop("enhance", True))
-    return build_spec(
-        prompt=line.prompt,
-        customization=customization,
-        enhance=enhance,
+def _line_spec(line: BatchLine, defaults: GivenOptions, path: Path, backend: str) -> GenerateSpec:
+    return spec_from(
+        line.prompt,
+        defaults.merged(line.overrides),
+        backend=backend,
         output=path,
         # Resume is decided above; an incomplete leftover is rendered again.
         overwrite=True,
-        **options,
     )
 
 

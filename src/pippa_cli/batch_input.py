@@ -14,32 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from pippa_cli.errors import UsageError
+from pippa_cli.request_options import BATCH_OPTIONS
 
 # A list longer than this is refused rather than read into memory (`--from-file /dev/zero`,
 # `yes | pippa ...` would otherwise never end); 16 MiB is some 100,000 long prompts.
 MAX_LIST_BYTES = 16 * 1024 * 1024
 
-# Per-line overrides a JSONL object may carry (plus `prompt` and `name`).
-OVERRIDES: dict[str, type | tuple[type, ...]] = {
-    "duration": (int, float),
-    "fps": int,
-    "width": int,
-    "height": int,
-    "steps": int,
-    "guidance": (int, float),
-    "negative_prompt": str,
-    "seed": int,
-    "model": str,
-    "style": str,
-    "camera_angle": str,
-    "lighting": str,
-    "movement": str,
-    "mood": str,
-    "enhance": bool,
-}
+# Per-line overrides a JSONL object may carry (plus `prompt` and `name`): the option
+# table's batch options, with the JSON types each accepts.
+OVERRIDES: dict[str, tuple[type, ...]] = {o.name: o.json_types for o in BATCH_OPTIONS}
 _ALIASES = {
-    "camera-angle": "camera_angle",
-    "negative-prompt": "negative_prompt",
+    **{o.name.replace("_", "-"): o.name for o in BATCH_OPTIONS if "_" in o.name},
     "output": "name",
     "output_name": "name",
 }
@@ -154,7 +139,7 @@ def _parse_json_line(number: int, line: str) -> BatchLine:
         )
     for key, value in obj.items():
         wanted = OVERRIDES[key]
-        # bool is an int in Python; only "enhance" may be one.
-        if not isinstance(value, wanted) or (isinstance(value, bool) and key != "enhance"):
+        # bool is an int in Python; only a bool option may be one.
+        if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
             raise ValueError(f'"{key}" has the wrong type ({type(value).__name__})')
     return BatchLine(number, prompt, obj, name)

@@ -21,7 +21,7 @@ from pippa_cli.interruption import InterruptPolicy
 from pippa_cli.outcome import Ending, Outcome
 from pippa_cli.progress import ProgressSink, StageProgress, percent_for
 from pippa_cli.recording import JobRecord
-from pippa_cli.request_options import render_request
+from pippa_cli.render_request import render_request
 from pippa_cli.signals import signals_as_exceptions
 
 if TYPE_CHECKING:

@@ -103,7 +103,7 @@ class Request:
 
 
 Fits = Callable[[int, int, int], bool]
-# pippa's shortest clip (spec.MIN_DURATION): a shorter "largest" is no option.
+# pippa's shortest clip (request_options.DURATION): a shorter "largest" is no option.
 _SHORTEST_S = 3.0
 
 

@@ -1,29 +1,46 @@
-"""A generation request as the user asked for it, validated before anything is spent."""
+"""A generation request as the user asked for it, validated before anything is spent.
+
+The options themselves (their ranges, defaults, messages) are declared in
+request_options.py; this module adds what concerns the request as a whole: the prompt,
+the model's source, the size limits and the output path.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import os
-import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
 from pippa_cli.limits import Request, check_request, needs_vae_tiling
-from pippa_cli.presets import DEFAULT_NEGATIVE_PROMPT, ModelSource, resolve_model
+from pippa_cli.presets import ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
+from pippa_cli.request_options import (
+    ALLOW_LARGE,
+    DURATION,
+    ENHANCE,
+    FPS,
+    GUIDANCE,
+    HEIGHT,
+    MODEL,
+    NEGATIVE_PROMPT,
+    SEED,
+    STEPS,
+    WIDTH,
+    CheckedOptions,
+    GivenOptions,
+    OptionAttribute,
+    check,
+)
 from pippa_cli.text import has_unsafe_chars, visible
 
-MIN_DURATION, MAX_DURATION = 3.0, 10.0
-MIN_FPS, MAX_FPS = 8, 60
-DIM_MULTIPLE, MIN_DIM, MAX_DIM = 32, 64, 2048
-MAX_STEPS = 200
-MAX_SEED = 2**32 - 1
 # LTX's VAE compresses time 8x: frame counts must be 8k+1.
 FRAME_BLOCK = 8
 
@@ -38,22 +55,27 @@ def frames_for(duration: float, fps: int) -> int:
 class GenerateSpec:
     prompt: str
     customization: Customization
-    enhance: bool
-    duration: float
-    fps: int
-    width: int
-    height: int
-    steps: int
-    guidance: float
-    negative_prompt: str
-    seed: int
+    # The table's options, checked (read one with `spec.options[SEED]`).
+    options: CheckedOptions
     model: ModelSource
     backend: str
     output: Path
     overwrite: bool
     timesteps: list[float] | None = field(default=None)
+
+    # The options the core reads by name (`spec.seed`). A new option needs no line here:
+    # the table routes it into the render request and the recorded settings.
+    enhance = OptionAttribute(ENHANCE)
+    duration = OptionAttribute(DURATION)
+    fps = OptionAttribute(FPS)
+    width = OptionAttribute(WIDTH)
+    height = OptionAttribute(HEIGHT)
+    steps = OptionAttribute(STEPS)
+    guidance = OptionAttribute(GUIDANCE)
+    negative_prompt = OptionAttribute(NEGATIVE_PROMPT)
+    seed = OptionAttribute(SEED)
     # The user accepted the risk of a size beyond the model's or the GPU's figures.
-    allow_large: bool = False
+    allow_large = OptionAttribute(ALLOW_LARGE)
 
     @property
     def size(self) -> Request:
@@ -87,12 +109,7 @@ class GenerateSpec:
             "requested_duration": self.duration,
             "fps": self.fps,
             "num_frames": self.num_frames,
-            "width": self.width,
-            "height": self.height,
-            "steps": self.steps,
-            "guidance": self.guidance,
-            "negative_prompt": self.negative_prompt,
-            "seed": self.seed,
+            **self.options.recorded(),  # width, height, steps, guidance, ...
             "vae_tiling": self.vae_tiling,
             "customization": self.customization.as_dict(),
         }
@@ -105,62 +122,53 @@ def sidecar_path(video: Path) -> Path:
 def build_spec(
     *,
     prompt: str,
-    customization: Customization,
-    enhance: bool,
-    duration: float,
-    fps: int,
-    width: int,
-    height: int,
-    steps: int | None,
-    guidance: float | None,
-    negative_prompt: str | None,
-    seed: int | None,
-    model: str,
     backend: str,
     output: str | Path | None,
     overwrite: bool,
-    allow_large: bool = False,
+    customization: Customization | None = None,
+    now: datetime | None = None,
+    **options: Any,
+) -> GenerateSpec:
+    """`spec_from` for Python callers: the table's options as keywords (duration=4, ...);
+    those not given take their defaults. TypeError for a name the table does not have."""
+    given = {**(customization.as_dict() if customization else {}), **options}
+    return spec_from(
+        prompt, GivenOptions(given), backend=backend, output=output, overwrite=overwrite, now=now
+    )
+
+
+def spec_from(
+    prompt: str,
+    options: GivenOptions,
+    *,
+    backend: str,
+    output: str | Path | None,
+    overwrite: bool,
     now: datetime | None = None,
 ) -> GenerateSpec:
     """Validate every option; raises UsageError (exit 2) naming the first problem.
 
-    `output` is the user's -o text (a directory there gets the default name inside it) or
-    a Path pippa chose itself (a batch line's file, taken as a file name).
+    `options` must name the model. `output` is the user's -o text (a directory there gets
+    the default name inside it) or a Path pippa chose itself (a batch line's file, taken as
+    a file name).
     """
+    customization = options.customization()
     prompt = validate_prompt(prompt)
-    if not MIN_DURATION <= duration <= MAX_DURATION:
-        raise UsageError(
-            f"--duration {duration:g} is out of range",
-            f"Choose {MIN_DURATION:g} to {MAX_DURATION:g} seconds.",
-        )
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise UsageError(f"--fps {fps} is out of range", f"Choose {MIN_FPS} to {MAX_FPS}.")
-    check_dimension("--width", width)
-    check_dimension("--height", height)
-    try:
-        source = resolve_model(model)
-    except ValueError as exc:
-        raise UsageError(str(exc), "Run `pippa generate --help` to see the presets.") from None
-    preset = source.defaults
-    steps = preset.steps if steps is None else steps
-    if not 1 <= steps <= MAX_STEPS:
-        raise UsageError(f"--steps {steps} is out of range", f"Choose 1 to {MAX_STEPS}.")
-    guidance = preset.guidance if guidance is None else guidance
-    if not 0.0 <= guidance <= 30.0:
-        raise UsageError(f"--guidance {guidance:g} is out of range", "Choose 0 to 30 (LTX: 1-5).")
-    if negative_prompt is None:
-        negative_prompt = DEFAULT_NEGATIVE_PROMPT
-    elif negative_prompt.strip():
-        negative_prompt = validate_prompt(negative_prompt, where="--negative-prompt")
-    else:
-        negative_prompt = ""
-    if seed is None:
-        seed = secrets.randbelow(MAX_SEED + 1)
-    elif not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"--seed {seed} is out of range", f"Choose 0 to {MAX_SEED}.")
-    if not allow_large and backend != "modal":
+
+    @cache
+    def source() -> ModelSource:
+        try:
+            return resolve_model(options.get(MODEL) or "")
+        except ValueError as exc:
+            raise UsageError(str(exc), "Run `pippa generate --help` to see the presets.") from None
+
+    checked = check(options, lambda: source().defaults)
+    preset = source().defaults
+    steps = checked[STEPS]
+    if not checked[ALLOW_LARGE] and backend != "modal":
         # On Modal the backend checks this with the deployed GPU's limits as well.
-        check_request(preset, Request(width, height, frames_for(duration, fps), fps, steps))
+        frames = frames_for(checked[DURATION], checked[FPS])
+        check_request(preset, Request(checked[WIDTH], checked[HEIGHT], frames, checked[FPS], steps))
     # Custom timesteps fit only the preset's own step count.
     timesteps = list(preset.timesteps) if preset.timesteps and steps == preset.steps else None
     when = now or datetime.now()
@@ -173,39 +181,13 @@ def build_spec(
     return GenerateSpec(
         prompt=prompt,
         customization=customization,
-        enhance=enhance,
-        duration=duration,
-        fps=fps,
-        width=width,
-        height=height,
-        steps=steps,
-        guidance=guidance,
-        negative_prompt=negative_prompt,
-        seed=seed,
-        model=source,
+        options=checked,
+        model=source(),
         backend=backend,
         output=path,
         overwrite=overwrite,
         timesteps=timesteps,
-        allow_large=allow_large,
     )
-
-
-def check_dimension(flag: str, value: int) -> None:
-    if value % DIM_MULTIPLE:
-        lower = value // DIM_MULTIPLE * DIM_MULTIPLE
-        options = [v for v in (lower, lower + DIM_MULTIPLE) if MIN_DIM <= v <= MAX_DIM]
-        nearest = " or ".join(str(v) for v in options) or str(
-            MIN_DIM if value < MIN_DIM else MAX_DIM
-        )
-        raise UsageError(
-            f"{flag} {value} is not a multiple of {DIM_MULTIPLE}",
-            f"LTX-Video needs multiples of {DIM_MULTIPLE}; nearest valid: {nearest}.",
-        )
-    if not MIN_DIM <= value <= MAX_DIM:
-        raise UsageError(
-            f"{flag} {value} is out of range", f"Choose {MIN_DIM} to {MAX_DIM} (LTX: up to 1280)."
-        )
 
 
 def slugify(text: str, max_words: int = 6, max_chars: int = 48) -> str:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pippa_cli.cli import options as o
+from pippa_cli.cli.request_flags import request_flags
+from pippa_cli.request_options import CUSTOMIZATION, GivenOptions
 
 if TYPE_CHECKING:
     from pippa_cli.customization import Customization
@@ -15,16 +17,12 @@ if TYPE_CHECKING:
     from pippa_cli.settings import Settings
 
 
+@request_flags(after={"prompt": CUSTOMIZATION})
 def enhance(
     prompt: Annotated[
         str | None,
         typer.Argument(help="The idea to enhance. '-' or no argument with a pipe reads stdin."),
     ] = None,
-    style: o.Style = None,
-    camera_angle: o.CameraAngle = None,
-    lighting: o.Lighting = None,
-    movement: o.Movement = None,
-    mood: o.Mood = None,
     enhance_model: o.EnhanceModel = None,
     temperature: o.Temperature = None,
     max_tokens: o.MaxTokens = None,
@@ -44,13 +42,14 @@ def enhance(
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     debug: o.Debug = False,
+    *,
+    request: GivenOptions,
 ) -> None:
     """Rewrite PROMPT as a detailed, cinematic video prompt and print it on stdout.
 
     Without GROQ_API_KEY, or when Groq fails, prints your prompt with the customization as
     plain phrases and a warning on stderr (exit 0); --strict makes that an error.
     """
-    from pippa_cli.customization import Customization
     from pippa_cli.enhance import enhance_prompt
     from pippa_cli.errors import UsageError
     from pippa_cli.output import Output
@@ -58,9 +57,7 @@ def enhance(
     from pippa_cli.settings import load_settings
 
     out = Output(quiet=quiet, json_mode=json_output)
-    customization = Customization.create(
-        style=style, camera_angle=camera_angle, lighting=lighting, movement=movement, mood=mood
-    )
+    customization = request.customization()
     settings = load_settings(
         enhance_model=enhance_model,
         enhance_temperature=temperature,
@@ -70,7 +67,7 @@ def enhance(
     if from_file is not None:
         if prompt is not None:
             raise UsageError("give either a PROMPT or --from-file, not both")
-        _enhance_list(out, from_file, customization, settings, strict, concurrency)
+        _enhance_list(out, from_file, request, settings, strict, concurrency)
         return
     text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
     result = enhance_prompt(text, customization, settings, strict=strict)
@@ -85,14 +82,13 @@ def enhance(
 def _enhance_list(
     out: Output,
     source: str,
-    customization: Customization,
+    command: GivenOptions,
     settings: Settings,
     strict: bool,
     concurrency: int,
 ) -> None:
     """`--from-file`: each line's enhanced prompt, in input order; bad lines reported."""
     from pippa_cli.batch_input import LineError, read_lines
-    from pippa_cli.customization import FIELDS, Customization
     from pippa_cli.enhance import enhance_lines
     from pippa_cli.errors import PippaError, UsageError
     from pippa_cli.prompt_input import validate_prompt
@@ -101,9 +97,10 @@ def _enhance_list(
     work: list[tuple[int, str, Customization]] = []
     for line in lines:
         try:
-            # A line's own customization beats the command's; other JSONL fields don't apply.
-            merged = {k: line.overrides.get(k) or getattr(customization, k) for k in FIELDS}
-            work.append((line.number, validate_prompt(line.prompt), Customization.create(**merged)))
+            # The rule a generate batch follows: a field the line names wins ("" clears it);
+            # other JSONL fields don't apply.
+            prompt = validate_prompt(line.prompt)
+            work.append((line.number, prompt, command.merged(line.overrides).customization()))
         except PippaError as exc:
             errors.append(LineError(line.number, exc.message))
     for error in sorted(errors, key=lambda e: e.number):

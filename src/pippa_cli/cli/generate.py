@@ -8,31 +8,16 @@ from typing import Annotated
 import typer
 
 from pippa_cli.cli import options as o
+from pippa_cli.cli.request_flags import request_flags
+from pippa_cli.request_options import CUSTOMIZATION, RENDER, SWITCHES, GivenOptions
 
 
+@request_flags(after={"prompt": RENDER, "overwrite": SWITCHES, "keep_running": CUSTOMIZATION})
 def generate(
     prompt: Annotated[
         str | None,
         typer.Argument(help="What the video shows. '-' or no argument with a pipe reads stdin."),
     ] = None,
-    duration: Annotated[float, typer.Option(help="Seconds of video, 3 to 10.")] = 5.0,
-    fps: Annotated[int, typer.Option(help="Frames per second, 8 to 60.")] = 30,
-    width: Annotated[int, typer.Option(help="Width in pixels, a multiple of 32.")] = 768,
-    height: Annotated[int, typer.Option(help="Height in pixels, a multiple of 32.")] = 512,
-    steps: Annotated[
-        int | None, typer.Option(help="Denoising steps [default: the model preset's].")
-    ] = None,
-    guidance: Annotated[
-        float | None, typer.Option(help="Guidance scale [default: the model preset's].")
-    ] = None,
-    negative_prompt: Annotated[
-        str | None,
-        typer.Option("--negative-prompt", help="What to avoid [default: Lightricks' own]."),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed [default: random, always recorded].")
-    ] = None,
-    model: o.Model = None,
     backend: o.Backend = None,
     # str, not Path: Path would drop the trailing slash that says "a directory".
     output: Annotated[
@@ -46,17 +31,6 @@ def generate(
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output file.")
-    ] = False,
-    allow_large: Annotated[
-        bool,
-        typer.Option(
-            "--allow-large",
-            help="Render a size beyond what the model or the deployed GPU and timeout are "
-            "expected to handle (you pay for the attempt).",
-        ),
-    ] = False,
-    no_enhance: Annotated[
-        bool, typer.Option("--no-enhance", help="Render the prompt as written.")
     ] = False,
     detach: Annotated[
         bool,
@@ -86,17 +60,14 @@ def generate(
             "--keep-running", help="On Ctrl-C, leave the Modal job running instead of cancelling."
         ),
     ] = False,
-    style: o.Style = None,
-    camera_angle: o.CameraAngle = None,
-    lighting: o.Lighting = None,
-    movement: o.Movement = None,
-    mood: o.Mood = None,
     enhance_model: o.EnhanceModel = None,
     enhance_timeout: o.EnhanceTimeout = None,
     strict: o.Strict = False,
     json_output: o.Json = False,
     quiet: o.Quiet = False,
     debug: o.Debug = False,
+    *,
+    request: GivenOptions,
 ) -> None:
     """Render PROMPT as a video and print the MP4's absolute path on stdout.
 
@@ -107,14 +78,13 @@ def generate(
     """
     from pippa_cli.backends import make_backend
     from pippa_cli.cli.context import modal_sdk
-    from pippa_cli.customization import Customization
     from pippa_cli.errors import UsageError
     from pippa_cli.generation import Services, run_generation
     from pippa_cli.history import History
     from pippa_cli.output import Output
     from pippa_cli.prompt_input import read_prompt
     from pippa_cli.settings import load_settings
-    from pippa_cli.spec import build_spec
+    from pippa_cli.spec import spec_from
 
     out = Output(quiet=quiet, json_mode=json_output)
     if from_file is not None:
@@ -135,53 +105,26 @@ def generate(
                 "enhance_model": enhance_model,
                 "enhance_timeout": enhance_timeout,
                 "backend": backend,
-                "model": model,
             },
-            defaults={
-                "duration": duration,
-                "fps": fps,
-                "width": width,
-                "height": height,
-                "steps": steps,
-                "guidance": guidance,
-                "negative_prompt": negative_prompt,
-                "seed": seed,
-                "style": style,
-                "camera_angle": camera_angle,
-                "lighting": lighting,
-                "movement": movement,
-                "mood": mood,
-                "enhance": not no_enhance,
-                "allow_large": allow_large,
-            },
+            defaults=request,
         )
         return
     if output_dir is not None:
         raise UsageError("--output-dir goes with --from-file", "Use -o for a single clip.")
-    customization = Customization.create(
-        style=style, camera_angle=camera_angle, lighting=lighting, movement=movement, mood=mood
-    )
+    request.customization()  # a bad flag is reported before the prompt is read
     text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty(), command="generate")
     settings = load_settings(
-        enhance_model=enhance_model, enhance_timeout=enhance_timeout, backend=backend, model=model
+        enhance_model=enhance_model,
+        enhance_timeout=enhance_timeout,
+        backend=backend,
+        **request.settings_overrides(),
     )
-    spec = build_spec(
-        prompt=text,
-        customization=customization,
-        enhance=not no_enhance,
-        duration=duration,
-        fps=fps,
-        width=width,
-        height=height,
-        steps=steps,
-        guidance=guidance,
-        negative_prompt=negative_prompt,
-        seed=seed,
-        model=settings.model,
+    spec = spec_from(
+        text,
+        request.with_settings(settings),
         backend=settings.backend,
         output=output,
         overwrite=overwrite,
-        allow_large=allow_large,
     )
     if detach and spec.backend != "modal":
         # Before the history is opened: a usage error leaves nothing behind.

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pippa_cli.batch import Planned
     from pippa_cli.batch_input import LineError
     from pippa_cli.history import History, Job
+    from pippa_cli.request_options import GivenOptions
     from pippa_cli.settings import Settings
 
 
@@ -34,7 +35,7 @@ def generate_batch(
     strict: bool,
     keep_running: bool,
     settings_overrides: dict[str, Any],
-    defaults: dict[str, Any],
+    defaults: GivenOptions,
 ) -> None:
     from pippa_cli.backends import make_backend
     from pippa_cli.batch import LineResult, plan, run_batch
@@ -54,11 +55,11 @@ def generate_batch(
     if detach:
         raise UsageError("--detach is for one clip; a batch follows its jobs to the end")
     directory = check_output_dir(output_dir)
-    settings = load_settings(**settings_overrides)
+    settings = load_settings(**settings_overrides, **defaults.settings_overrides())
     sdk = modal_sdk()
     backend = make_backend(settings.backend, settings, modal_sdk=sdk)
     lines, errors = read_lines(source)
-    defaults = {**defaults, "model": settings.model, "backend": settings.backend}
+    defaults = defaults.with_settings(settings)
     try:
         default_model = resolve_model(settings.model)
     except ValueError as exc:
@@ -96,7 +97,9 @@ def generate_batch(
     # back if the run ends before anything renders (a bad list leaves no trace).
     created = make_dir(directory)
     try:
-        planned, bad = plan(lines, defaults, directory, overwrite=overwrite, check=check)
+        planned, bad = plan(
+            lines, defaults, directory, backend=settings.backend, overwrite=overwrite, check=check
+        )
         errors = sorted(errors + bad, key=lambda e: e.number)
         hinted: set[str] = set()
         for error in errors:

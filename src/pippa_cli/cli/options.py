@@ -1,14 +1,15 @@
-"""Options shared by several commands (declared once, reused as type aliases)."""
+"""Options shared by several commands (declared once, reused as type aliases).
+
+The request options (size, sampling, model, customization...) are not here: they come
+from the option table (request_options.py, cli/request_flags.py).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
-
-from pippa_cli.customization import KNOWN_VALUES
 
 
 class _State:
@@ -28,18 +29,6 @@ def _set_debug(value: bool) -> bool:
     return value
 
 
-def _completer(field: str) -> Callable[[str], list[str]]:
-    def complete(incomplete: str) -> list[str]:
-        return [v for v in KNOWN_VALUES[field] if v.startswith(incomplete.lower())]
-
-    return complete
-
-
-def _custom_help(what: str, field: str) -> str:
-    examples = ", ".join(KNOWN_VALUES[field])
-    return f"{what}: {examples}, or any short text."
-
-
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="Only errors on stderr: no progress or warnings.")
 ]
@@ -52,33 +41,6 @@ Debug = Annotated[
         callback=_set_debug,
         is_eager=True,
     ),
-]
-Style = Annotated[
-    str | None,
-    typer.Option(help=_custom_help("Visual style", "style"), autocompletion=_completer("style")),
-]
-CameraAngle = Annotated[
-    str | None,
-    typer.Option(
-        "--camera-angle",
-        help=_custom_help("Camera angle", "camera_angle"),
-        autocompletion=_completer("camera_angle"),
-    ),
-]
-Lighting = Annotated[
-    str | None,
-    typer.Option(help=_custom_help("Lighting", "lighting"), autocompletion=_completer("lighting")),
-]
-Movement = Annotated[
-    str | None,
-    typer.Option(
-        help=_custom_help("Motion or camera movement", "movement"),
-        autocompletion=_completer("movement"),
-    ),
-]
-Mood = Annotated[
-    str | None,
-    typer.Option(help=_custom_help("Mood", "mood"), autocompletion=_completer("mood")),
 ]
 EnhanceModel = Annotated[
     str | None,
@@ -108,13 +70,6 @@ EnhanceTimeout = Annotated[
 Strict = Annotated[
     bool,
     typer.Option("--strict", help="Fail (exit 1) instead of falling back when Groq fails."),
-]
-Model = Annotated[
-    str | None,
-    typer.Option(
-        help="Preset (ltx-video, ltx-distilled), Hugging Face repo id, or local diffusers "
-        "directory [env: PIPPA_MODEL; default: ltx-video].",
-    ),
 ]
 Backend = Annotated[
     str | None,

@@ -1,0 +1,41 @@
+"""The RenderRequest a checked spec becomes: the fields the option table routes there, what
+the spec derives (frames, timesteps, tiling) and the MP4 tags that say where a clip came
+from."""
+
+from __future__ import annotations
+
+from pippa_cli import __version__
+from pippa_cli.ltx import RenderRequest
+from pippa_cli.spec import GenerateSpec
+from pippa_cli.text import json_dumps, strip_controls
+
+
+def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderRequest:
+    """What the LTX core renders for `spec`, with `prompt` (the enhanced one) and the MP4
+    tags that record where the clip came from."""
+    # Tags are read by other programs: no controls (a NUL ends an MP4 comment early), no
+    # escape sequences, no bidi tricks, no secrets.
+    title, comment = strip_controls(spec.prompt), strip_controls(prompt)
+    tags = {
+        "title": title,
+        "comment": comment,
+        "pippa": json_dumps(
+            {
+                "task_id": task_id,
+                "original_prompt": title,
+                "enhanced_prompt": comment,
+                "pippa_version": __version__,
+                **spec.settings(),
+            }
+        ),
+    }
+    return RenderRequest(
+        prompt=prompt,
+        num_frames=spec.num_frames,
+        timesteps=spec.timesteps,
+        decode_timestep=spec.model.defaults.decode_timestep,
+        decode_noise_scale=spec.model.defaults.decode_noise_scale,
+        vae_tiling=spec.vae_tiling,
+        metadata=tags,
+        **spec.options.render_fields(),  # width, height, fps, steps, guidance, seed, ...
+    )
