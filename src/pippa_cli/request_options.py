@@ -305,6 +305,10 @@ class GivenOptions:
     def __hash__(self) -> int:
         return hash(tuple(self._values.items()))
 
+    def as_dict(self) -> dict[str, Any]:
+        """The options as given, by name (None: not given): keywords for api.generate."""
+        return dict(self._values)
+
     def replace(self, **values: Any) -> GivenOptions:
         return GivenOptions({**self._values, **values})
 

@@ -50,7 +50,7 @@ def enhance(
     Without GROQ_API_KEY, or when Groq fails, prints your prompt with the customization as
     plain phrases and a warning on stderr (exit 0); --strict makes that an error.
     """
-    from pippa_cli.enhance import enhance_prompt
+    from pippa_cli.api import enhance as enhance_text
     from pippa_cli.errors import UsageError
     from pippa_cli.output import Output
     from pippa_cli.prompt_input import read_prompt
@@ -70,7 +70,7 @@ def enhance(
         _enhance_list(out, from_file, request, settings, strict, concurrency)
         return
     text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
-    result = enhance_prompt(text, customization, settings, strict=strict)
+    result = enhance_text(text, strict=strict, settings=settings, **customization.as_dict())
     if result.warning:
         out.warn(result.warning)
     if json_output:

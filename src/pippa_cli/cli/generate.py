@@ -76,15 +76,12 @@ def generate(
     a Hugging Face repo id (owner/name[@revision]) or a local diffusers directory (local
     backend).
     """
-    from pippa_cli.backends import make_backend
+    from pippa_cli.api import generate as generate_clip
     from pippa_cli.cli.context import modal_sdk
     from pippa_cli.errors import UsageError
-    from pippa_cli.generation import Services, run_generation
-    from pippa_cli.history import History
     from pippa_cli.output import Output
     from pippa_cli.prompt_input import read_prompt
     from pippa_cli.settings import load_settings
-    from pippa_cli.spec import spec_from
 
     out = Output(quiet=quiet, json_mode=json_output)
     if from_file is not None:
@@ -119,26 +116,18 @@ def generate(
         backend=backend,
         **request.settings_overrides(),
     )
-    spec = spec_from(
+    job = generate_clip(
         text,
-        request.with_settings(settings),
-        backend=settings.backend,
         output=output,
         overwrite=overwrite,
-    )
-    if detach and spec.backend != "modal":
-        # Before the history is opened: a usage error leaves nothing behind.
-        raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
-    history = History.open_default(settings.home)
-    services = Services(
-        settings,
-        history,
-        make_backend(spec.backend, settings, modal_sdk=modal_sdk()),
+        detach=detach,
+        keep_running=keep_running,
         strict=strict,
+        settings=settings,
+        out=out,
+        modal_sdk=modal_sdk(),
+        **request.as_dict(),
     )
-    outcome = run_generation(spec, services, out, detach=detach, keep_running=keep_running)
-    outcome.raise_for_outcome()
-    job = outcome.job or history.get(outcome.task_id)
     if json_output:
         out.data_json(job.to_json())
     elif detach:

@@ -1,0 +1,102 @@
+"""pippa for Python: what the CLI does, as two functions with typed results.
+
+    from pippa_cli import enhance, generate
+
+    text = enhance("a foggy harbour at dawn", mood="peaceful").enhanced_prompt
+    job = generate("a red fox in snow", duration=4, backend="local", output="fox.mp4")
+    print(job.video_path, job.seed, job.enhanced_prompt)
+
+Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
+negative_prompt, seed, model, style, camera_angle, lighting, movement, mood, enhance,
+allow_large); those not given take the CLI's defaults and settings (PIPPA_* variables, .env).
+A bad request raises `UsageError` before anything is spent; every other failure raises a
+`PippaError` (see pippa_cli.errors). A job is in the history like any other
+(`pippa status`). Nothing is printed unless an `Output` is passed. `pippa generate` and
+`pippa enhance` call these functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pippa_cli.backends.modal_client import ModalSDK
+    from pippa_cli.enhance import Enhancement
+    from pippa_cli.history import Job
+    from pippa_cli.output import Output
+    from pippa_cli.settings import Settings
+
+
+def enhance(
+    prompt: str,
+    *,
+    strict: bool = False,
+    settings: Settings | None = None,
+    **customization: str | None,
+) -> Enhancement:
+    """Rewrite `prompt` as a detailed video prompt with Groq; without a key, or when Groq
+    fails, the prompt with the customization as plain phrases (`.warning` says why), or
+    EnhancementError with `strict`. Customization: style, camera_angle, lighting, movement,
+    mood."""
+    from pippa_cli.customization import Customization
+    from pippa_cli.enhance import enhance_prompt
+    from pippa_cli.prompt_input import validate_prompt
+    from pippa_cli.settings import load_settings
+
+    checked = Customization.create(**customization)
+    text = validate_prompt(prompt)
+    return enhance_prompt(text, checked, settings or load_settings(), strict=strict)
+
+
+def generate(
+    prompt: str,
+    *,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+    backend: str | None = None,
+    detach: bool = False,
+    keep_running: bool = False,
+    strict: bool = False,
+    settings: Settings | None = None,
+    out: Output | None = None,
+    modal_sdk: ModalSDK | None = None,
+    **options: Any,
+) -> Job:
+    """Render `prompt` and return its job as completed (`video_path` is the MP4), or as
+    submitted with `detach` (Modal). `output`: an MP4 path or a directory (a str ending in
+    `/`, or one that exists) [default: named from the prompt, in the working directory].
+    `settings` replaces pippa's own (then `backend` is ignored); `out` shows progress."""
+    from pippa_cli.backends import make_backend
+    from pippa_cli.errors import UsageError
+    from pippa_cli.generation import Services, run_generation
+    from pippa_cli.history import History
+    from pippa_cli.output import Output
+    from pippa_cli.request_options import GivenOptions
+    from pippa_cli.settings import load_settings
+    from pippa_cli.spec import spec_from
+
+    try:
+        given = GivenOptions(options)
+    except TypeError as exc:
+        raise UsageError(str(exc), "See `pippa generate --help` for the options.") from None
+    if settings is None:
+        settings = load_settings(backend=backend, **given.settings_overrides())
+    spec = spec_from(
+        prompt,
+        given.with_settings(settings),
+        backend=settings.backend,
+        output=str(output) if isinstance(output, Path) else output,
+        overwrite=overwrite,
+    )
+    if detach and spec.backend != "modal":
+        # Before the history is opened: a usage error leaves nothing behind.
+        raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
+    history = History.open_default(settings.home)
+    renderer = make_backend(spec.backend, settings, modal_sdk=modal_sdk)
+    services = Services(settings, history, renderer, strict=strict)
+    outcome = run_generation(
+        spec, services, out or Output(quiet=True), detach=detach, keep_running=keep_running
+    )
+    outcome.raise_for_outcome()
+    return outcome.job or history.get(outcome.task_id)
