@@ -119,7 +119,7 @@ def refresh(
         )
     elif state.status == "completed" and state.result is not None:
         from pippa_cli.generation import save_video
-        from pippa_cli.progress import StageProgress
+        from pippa_cli.output import StageProgress
 
         with StageProgress(out) as progress:
             save_video(
@@ -144,7 +144,7 @@ def _save_kept(
     """Save the render a failed save kept aside (no Modal needed), then delete the copy."""
     from pippa_cli.errors import PippaError
     from pippa_cli.generation import save_video
-    from pippa_cli.progress import StageProgress
+    from pippa_cli.output import StageProgress
 
     try:
         data = kept.read_bytes()
