@@ -331,8 +331,7 @@ def test_a_file_size_limit_leaves_the_render_on_modal(modal_standin: ModalStandI
 def test_a_local_render_nothing_can_keep_is_reported_lost(tmp_path: Path):
     """save_video in a forked child under RLIMIT_FSIZE: the clip and every copy get EFBIG."""
     from pippa_cli.clip_files import VideoNotSaved, save_video
-    from pippa_cli.output import Output
-    from pippa_cli.progress import StageProgress
+    from pippa_cli.output import Output, StageProgress
 
     out = tmp_path / "out"
     out.mkdir()
@@ -497,8 +496,7 @@ def test_sidecar_carries_no_controls_or_secrets(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     from pippa_cli.clip_files import save_video
-    from pippa_cli.output import Output
-    from pippa_cli.progress import StageProgress
+    from pippa_cli.output import Output, StageProgress
 
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     target = tmp_path / "fox.mp4"

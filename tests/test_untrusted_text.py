@@ -517,7 +517,7 @@ def _assert_shown_not_acted_on(rendered: str, literal: str) -> None:
 @pytest.mark.parametrize("how", ["stage", "detail", "step"])
 @pytest.mark.parametrize(("stage", "literal"), STAGES.values(), ids=STAGES.keys())
 def test_a_foreign_stage_name_is_shown_as_text_in_live_progress(stage: str, literal: str, how: str):
-    from pippa_cli.progress import StageProgress
+    from pippa_cli.output import StageProgress
 
     out, buffer = _live_output()
     with StageProgress(out) as progress:
@@ -536,8 +536,8 @@ def test_a_foreign_stage_name_is_shown_as_text_in_live_progress(stage: str, lite
 def test_a_foreign_stage_name_is_shown_as_text_in_a_batch_line(stage: str, literal: str, how: str):
     from types import SimpleNamespace
 
-    from pippa_cli.batch import BatchProgress
     from pippa_cli.batch_input import BatchLine
+    from pippa_cli.output import BatchProgress
 
     out, buffer = _live_output()
     with BatchProgress(out, total=1) as batch:

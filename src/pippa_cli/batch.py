@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pippa_cli.batch_input import BatchLine, LineError
 from pippa_cli.clip_files import VideoNotSaved
@@ -24,15 +24,10 @@ from pippa_cli.history import Job
 from pippa_cli.interruption import InterruptPolicy
 from pippa_cli.mp4 import check_structure
 from pippa_cli.outcome import Ending, Outcome
-from pippa_cli.output import Output
-from pippa_cli.progress import STAGE_LABELS, progress_label
+from pippa_cli.output import BatchProgress, Output
 from pippa_cli.request_options import GivenOptions
 from pippa_cli.signals import Terminated, signals_as_exceptions
 from pippa_cli.spec import GenerateSpec, sidecar_path, slugify, spec_from
-from pippa_cli.text import visible
-
-if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
 
 
 @dataclass
@@ -315,108 +310,3 @@ def _fan_out(
     finally:
         stop.set()  # whatever happened above, no worker may go on following its call
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-class BatchProgress:
-    """An overall bar plus one line per active job (terminal only)."""
-
-    def __init__(self, out: Output, total: int) -> None:
-        self.out = out
-        self.total = total
-        self._progress: Progress | None = None
-        self._overall: TaskID | None = None
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> BatchProgress:
-        if self.out.live and self.total:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=24),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                console=self.out.err,
-            )
-            self._progress.start()
-            self._overall = self._progress.add_task("All clips", total=self.total, detail="")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.pause()
-
-    def pause(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def line(self, item: Planned) -> LineProgress:
-        return LineProgress(self, item)
-
-    def done(self, line: LineProgress) -> None:
-        with self._lock:
-            if self._progress is not None:
-                if line.task is not None:
-                    self._progress.remove_task(line.task)
-                assert self._overall is not None
-                self._progress.advance(self._overall)
-
-    def error(self, item: Planned, message: str) -> None:
-        self.say(f"Error: line {item.line.number}: {message}")
-
-    def say(self, message: str) -> None:
-        if self.out.quiet:
-            return
-        message = visible(message, multiline=True)
-        with self._lock:
-            if self._progress is not None:
-                self._progress.console.print(message, markup=False, highlight=False)
-            else:
-                self.out.err.print(message, markup=False, highlight=False)
-
-
-class LineProgress:
-    """What one job reports, shown as its own line (the StageProgress interface)."""
-
-    def __init__(self, batch: BatchProgress, item: Planned) -> None:
-        self.batch = batch
-        self.number = item.line.number
-        self.current: str | None = None
-        self.task: TaskID | None = None
-        from rich.markup import escape
-
-        # Prompts are neither markup nor terminal codes.
-        label = escape(visible(f"{self.number:>4} {item.line.prompt[:28]}"))
-        if batch._progress is not None:
-            with batch._lock:
-                self.task = batch._progress.add_task(label, total=None, detail="waiting")
-
-    def stage(self, name: str, detail: str = "") -> None:
-        self.current = name
-        self._show(STAGE_LABELS.get(name, name).lower())
-
-    def step(self, name: str, completed: int, total: int) -> None:
-        self.current = name
-        self._show(f"{name} {completed}/{total}", completed, total)
-
-    def note(self, message: str) -> None:
-        return None  # per-job notes would drown a batch; errors and warnings still show
-
-    def warn(self, message: str) -> None:
-        with self.batch._lock:
-            self.batch.out.warn_once(message, f"line {self.number}")
-
-    def _show(self, detail: str, completed: int | None = None, total: int | None = None) -> None:
-        progress = self.batch._progress
-        if progress is None or self.task is None:
-            return
-        with self.batch._lock:
-            progress.update(
-                self.task, detail=progress_label(detail), completed=completed or 0, total=total
-            )

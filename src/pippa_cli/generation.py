@@ -19,7 +19,8 @@ from pippa_cli.errors import UsageError
 from pippa_cli.history import RUNNING, History, new_job
 from pippa_cli.interruption import InterruptPolicy
 from pippa_cli.outcome import Ending, Outcome
-from pippa_cli.progress import ProgressSink, StageProgress, percent_for
+from pippa_cli.output import Output, StageProgress
+from pippa_cli.progress import ProgressSink, percent_for
 from pippa_cli.recording import JobRecord
 from pippa_cli.render_request import render_request
 from pippa_cli.signals import signals_as_exceptions
@@ -27,7 +28,6 @@ from pippa_cli.signals import signals_as_exceptions
 if TYPE_CHECKING:
     from pippa_cli.backends.base import Backend
     from pippa_cli.ltx import RenderRequest
-    from pippa_cli.output import Output
     from pippa_cli.settings import Settings
     from pippa_cli.spec import GenerateSpec
 

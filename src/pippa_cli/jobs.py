@@ -128,7 +128,7 @@ def refresh(
         )
     elif state.status == "completed" and state.result is not None:
         from pippa_cli.clip_files import save_video
-        from pippa_cli.progress import StageProgress
+        from pippa_cli.output import StageProgress
 
         with StageProgress(out) as progress:
             save_video(
@@ -153,7 +153,7 @@ def _save_kept(
     """Save the render a failed save kept aside (no Modal needed), then delete the copy."""
     from pippa_cli.clip_files import save_video
     from pippa_cli.errors import PippaError
-    from pippa_cli.progress import StageProgress
+    from pippa_cli.output import StageProgress
 
     try:
         data = kept.read_bytes()
@@ -192,7 +192,7 @@ def follow_job(
     from pippa_cli.clip_files import save_video
     from pippa_cli.endings import settle
     from pippa_cli.outcome import Ending, Outcome
-    from pippa_cli.progress import StageProgress
+    from pippa_cli.output import StageProgress
     from pippa_cli.recording import JobRecord
     from pippa_cli.signals import signals_as_exceptions
 
@@ -232,7 +232,8 @@ def watch_owner(job: Job, history: History, out: Output) -> Job:
 
     Returns when the job ends, or when its process has gone and left a Modal call to fetch.
     """
-    from pippa_cli.progress import StageProgress, steps_done
+    from pippa_cli.output import StageProgress
+    from pippa_cli.progress import steps_done
 
     with StageProgress(out) as progress:
         while job.active and not (job.remote_call_id and not owner_following(job)):

@@ -1,19 +1,15 @@
-"""The stage-by-stage progress display of a generation, on stderr.
+"""What a job reports while it runs, whoever shows it.
 
-On a terminal: a live rich display, one line per stage (enhance, queued/starting,
-denoising step i/N, encoding, saving). Elsewhere: one plain line as each stage starts.
-Nothing at all with -q or --json.
+`percent_for` turns a stage into the one number the history stores (others read it).
+`ProgressSink` is the interface a job reports to: stages (enhance, queued, denoising...),
+steps within a stage, notes and warnings. The displays that draw it live in the output
+layer: `output.stages.StageProgress` (one job) and `output.batch_display.LineProgress`
+(one line of a batch).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
-
-from pippa_cli.output import Output
-from pippa_cli.text import visible
-
-if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+from typing import Protocol
 
 STAGE_LABELS = {
     "checking": "Checking the model on Hugging Face",
@@ -58,108 +54,19 @@ def steps_done(percent: int, total: int) -> int:
 
 
 class ProgressSink(Protocol):
-    """What a job reports as it goes; shown by a live display, plain lines, or nothing."""
-
-    def stage(self, name: str, detail: str = "") -> None: ...
-    def step(self, name: str, completed: int, total: int) -> None: ...
-    def note(self, message: str) -> None: ...
-    def warn(self, message: str) -> None: ...
-    def pause(self) -> None: ...
-
-
-def progress_label(text: str) -> str:
-    """Foreign text (a stage name from Modal's progress or another tool's history row) as
-    a rich Progress column shows it: neither terminal codes nor markup."""
-    from rich.markup import escape
-
-    return escape(visible(text))
-
-
-class StageProgress:
-    def __init__(self, out: Output) -> None:
-        self.out = out
-        self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-        self.current: str | None = None
-
-    def __enter__(self) -> StageProgress:
-        if self.out.live:
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                SpinnerColumn(finished_text="[green]✓[/]"),
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=30),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                console=self.out.err,
-                transient=False,
-            )
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            if exc[0] is None and self.current:
-                self._complete(self.current)
-            self._progress.stop()
+    """Where a job reports its progress (a live display, plain lines, a batch line)."""
 
     def stage(self, name: str, detail: str = "") -> None:
-        """Enter stage `name` (ends the one before); no-op if already in it."""
-        if name == self.current:
-            return
-        if self.current:
-            self._complete(self.current)
-        self.current = name
-        text = STAGE_LABELS.get(name, name)
-        if self._progress is not None:
-            self._tasks[name] = self._progress.add_task(
-                progress_label(text), total=None, detail=progress_label(detail)
-            )
-        elif not self.out.quiet and not self.out.json_mode:
-            self.out.info(f"{text}{' ' + detail if detail else ''}...")
+        """Enter stage `name` (a key of STAGE_LABELS, or any name a backend reports)."""
 
     def step(self, name: str, completed: int, total: int) -> None:
-        """Progress within a stage, e.g. denoising step 12/50."""
-        self.stage(name)
-        if self._progress is not None:
-            self._progress.update(
-                self._tasks[name],
-                completed=completed,
-                total=total,
-                detail=f"step {completed}/{total}",
-            )
+        """Progress within a stage, e.g. denoising step 12 of 50."""
 
     def note(self, message: str) -> None:
-        """A line above the live display (or a plain line)."""
-        if self._progress is not None:
-            self._progress.console.print(
-                visible(message, multiline=True), markup=False, highlight=False
-            )
-        else:
-            self.out.info(message)
-
-    def pause(self) -> None:
-        """Stop drawing (before asking the user something on the terminal)."""
-        if self._progress is not None:
-            self._progress.stop()
+        """Something worth a line of its own (a job's id, a renamed output)."""
 
     def warn(self, message: str) -> None:
-        if self.out.quiet:
-            return
-        if self._progress is not None:
-            self.note(f"Warning: {message}")
-        else:
-            self.out.warn(message)
+        """A warning that does not stop the job."""
 
-    def _complete(self, name: str) -> None:
-        if self._progress is not None and name in self._tasks:
-            task = self._tasks[name]
-            total = self._progress.tasks[task].total or 1
-            self._progress.update(task, completed=total, total=total)
+    def pause(self) -> None:
+        """Stop drawing, before the terminal is used for something else (a question)."""

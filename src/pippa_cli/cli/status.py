@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -206,7 +205,6 @@ class _Reconciler:
 
 def _list_jobs(history: History, out: Output, limit: int, status_filter: str | None) -> None:
     from pippa_cli.jobs import mark_if_orphaned
-    from pippa_cli.text import visible
 
     reconcile = _Reconciler(history, out)
     jobs = [
@@ -234,31 +232,7 @@ def _list_jobs(history: History, out: Output, limit: int, status_filter: str | N
         for job in jobs
     ]
     header = ("ID", "STATUS", "PROGRESS", "AGE", "PROMPT", "OUTPUT")
-    if not sys.stdout.isatty():
-        # Piped: whole values, tab-separated, one job a line (--json for more).
-        for row in (header, *rows):
-            out.data("\t".join(visible(value) for value in row))
-        return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for index, column in enumerate(header):
-        # Short columns keep their width; prompt and output share what is left.
-        squeeze = column in ("PROMPT", "OUTPUT")
-        widest = max(len(row[index]) for row in (header, *rows))
-        table.add_column(
-            column,
-            no_wrap=True,
-            overflow="ellipsis",
-            ratio=1 if squeeze else None,
-            min_width=8 if squeeze else widest,
-        )
-    for row in rows:
-        # Prompts and errors are neither markup nor terminal codes.
-        table.add_row(*(Text(visible(value)) for value in row))
-    Console(highlight=False).print(table)
+    out.table(header, rows, squeeze=("PROMPT", "OUTPUT"))
 
 
 def _print_job(job: Job, out: Output) -> None:

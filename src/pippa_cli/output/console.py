@@ -1,15 +1,15 @@
-"""Everything pippa shows: data on stdout, progress/warnings/errors on stderr.
+"""The console: data on stdout; information, warnings, errors and questions on stderr.
 
-Commands say what happened; this module decides how it looks. Rich styling and live
-progress appear only where stderr is a terminal (rich honours NO_COLOR itself). Every line
-passes through `text.visible` on its way out: no control sequence or secret reaches the
-terminal, whatever a server or a model said.
+Rich styling appears only where stderr is a terminal (rich honours NO_COLOR itself). Every
+line passes through `text.visible` on its way out: no control sequence or secret reaches
+the terminal, whatever a server or a model said.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Collection, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,23 @@ class Output:
     def data_json(self, obj: Any) -> None:
         self.data(json_dumps(obj))
 
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        squeeze: Collection[str] = (),
+    ) -> None:
+        """Rows of data: an aligned table on a terminal (the `squeeze` columns share what
+        width is left), whole values tab-separated when piped."""
+        if sys.stdout.isatty():
+            from pippa_cli.output.table import print_table
+
+            print_table(header, rows, squeeze=squeeze)
+            return
+        for row in (header, *rows):
+            self.data("\t".join(visible(value) for value in row))
+
     # stderr ------------------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -72,6 +89,28 @@ class Output:
 
     def error(self, message: str, hint: str | None = None) -> None:
         report_error(message, hint, console=self.err)
+
+    def confirm(
+        self, question: str, *, default: bool, pause: Callable[[], None] | None = None
+    ) -> bool:
+        """Ask a yes/no question on the terminal; `pause` first stops a live display.
+
+        Without a terminal to ask on (stdin or stderr redirected), or when the user answers
+        Ctrl-C or end-of-file, the answer is `default`.
+        """
+        if not (sys.stdin.isatty() and self.err.is_terminal):
+            return default
+        from rich.prompt import Confirm
+        from rich.text import Text
+
+        try:
+            if pause is not None:
+                pause()
+            # Text, not markup: the question is shown as written.
+            question_text = Text(visible(question), style="prompt")
+            return Confirm.ask(question_text, console=self.err, default=default)
+        except (KeyboardInterrupt, EOFError):
+            return default
 
     def _say(self, message: str, style: str) -> None:
         from rich.text import Text
