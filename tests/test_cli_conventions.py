@@ -14,6 +14,7 @@ import pippa_cli
 import pippa_cli.enhance
 from tests.groq_server import GroqServer
 from tests.helpers import invoke, run_pippa
+from tests.pseudo_terminal import terminal_env
 
 HEAVY_MODULES = {"groq", "modal", "torch", "diffusers", "pydantic_settings"}
 ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;]*m")
@@ -107,12 +108,6 @@ def stderr_on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, bytes, b
         chunks.append(chunk)
     os.close(master)
     return proc.returncode, stdout, b"".join(chunks)
-
-
-def terminal_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}}
-    env.update(TERM="xterm-256color", **extra)
-    return env
 
 
 def test_error_is_coloured_on_a_terminal():
