@@ -17,6 +17,14 @@ pytest_plugins = [
 _ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_", "HF_")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the tiny LTX model (directly or through a fixture) renders
+    with it, or loads it: seconds each. They are `slow`, so `-m "not slow"` is quick."""
+    for item in items:
+        if "tiny_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No real keys, tokens or user files leak into a test; PIPPA_HOME is a temp dir.

@@ -1,10 +1,8 @@
 """Fixtures and helpers for tests that render real clips with the tiny LTX pipeline.
 
-Until conftest lists this module in `pytest_plugins`, a test module imports the fixture
-under its function name (pytest registers it as `tiny_model`; the parameter named
-`tiny_model` then shadows nothing, so ruff's F811 stays quiet):
-
-    from tests.fixtures_ltx import tiny_model_fixture  # noqa: F401
+conftest lists this module in `pytest_plugins`: any test may ask for `tiny_model`, and
+conftest marks every test that does `slow`. (A module that also imports the fixture under
+its function name, `tiny_model_fixture`, gets the same built model: see `_tiny_models`.)
 """
 
 from __future__ import annotations

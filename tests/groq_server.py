@@ -9,7 +9,9 @@ so the real groq SDK talks to a local server whose answers each test chooses:
     groq.answer_after(5, "late")                  # a completion, after a delay
     groq.respond(status_response(429), completion_response("ok"))  # in turn; last repeats
 
-`groq.requests` holds what reached the server; `groq.request_json()` the last body.
+`groq.requests` holds what the server answered; `groq.request_json()` the last body.
+`groq.arrivals` has the time (time.monotonic) each request reached a handler, answered
+yet or not: a request still held has arrived but is not in `requests`.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class GroqServer:
         self.base_url = server.url_for("/").rstrip("/")
         # Set at teardown so a handler still "sleeping" lets the server go at once.
         self._released = threading.Event()
-        self._handled = 0  # requests that reached one of our handlers
+        self.arrivals: list[float] = []  # when each request reached one of our handlers
+        self._cleared = 0  # answered requests dropped from the log by `clear`
 
     def respond(self, *answers: Answer) -> None:
         """Answer requests with these in turn; the last one answers every later request."""
@@ -81,7 +84,7 @@ class GroqServer:
 
         def handler(request: Request) -> Response:
             request.get_data()  # cache the body so tests can read it after the request
-            self._handled += 1
+            self.arrivals.append(time.monotonic())
             answer = queue.pop(0) if len(queue) > 1 else queue[0]
             return answer(request)
 
@@ -112,12 +115,20 @@ class GroqServer:
     def request_json(self, index: int = -1) -> dict[str, Any]:
         return json.loads(self.requests[index].get_data())
 
+    def clear(self) -> None:
+        """Forget the answers set up and the requests answered so far."""
+        self._cleared += len(self.server.log)
+        self.server.clear()
+
     def release(self) -> None:
         """Wake sleeping handlers and wait until they are logged, so that a late request
         cannot appear in the next test's log."""
         self._released.set()
         deadline = time.monotonic() + 5
-        while len(self.server.log) < self._handled and time.monotonic() < deadline:
+        while (
+            self._cleared + len(self.server.log) < len(self.arrivals)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.01)
 
 

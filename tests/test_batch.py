@@ -6,47 +6,25 @@ backend runs the real pipeline on the tiny model.
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from pippa_cli.batch import is_complete, output_name
 from pippa_cli.batch_input import BatchLine, read_lines
-from pippa_cli.cli.app import app
-from pippa_cli.history import History
 from pippa_cli.spec import text_hash
+from tests import helpers
 from tests.groq_server import GroqServer, completion_response
+from tests.helpers import TINY, history, invoke, sidecar, wait_for, write
 from tests.modal_results import remote_raise
-from tests.modal_standin import FakeFunctionCall, ModalStandIn, cli_obj, pippa_process
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, pippa_process
 
-SMALL = ["--duration", "3", "--fps", "8", "--width", "64", "--height", "64", "--steps", "2"]
-
-
-def pippa(*args: str, input: str | None = None):
-    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def batch(source: str, out_dir: Path, *extra: str, input: str | None = None):
-    return pippa(
-        "generate",
-        "--from-file",
-        source,
-        "--output-dir",
-        str(out_dir),
-        "--no-enhance",
-        *SMALL,
-        *extra,
-        input=input,
-    )
+# The batches here render at the tiny model's size (the local one renders with it).
+batch = functools.partial(helpers.batch, size=TINY)
 
 
 @pytest.fixture
@@ -142,7 +120,7 @@ def test_every_line_becomes_a_job_and_a_clip(modal_standin: ModalStandIn, tmp_pa
         assert Path(path).parent == clips.resolve()
         assert is_complete(Path(path))
     assert len(modal_standin.spawns) == 3
-    jobs = History.open_default().list()
+    jobs = history().list()
     assert {j.status for j in jobs} == {"completed"} and len(jobs) == 3
     assert "Done 3, failed 0, skipped 0" in result.stderr
 
@@ -192,7 +170,7 @@ def test_a_line_customization_wins_and_an_empty_one_clears_the_commands(
 def test_enhance_from_file_merges_a_line_customization_as_generate_does(tmp_path: Path):
     source = write(tmp_path / "ideas.jsonl", CUSTOMIZED_LINES)
 
-    result = pippa("enhance", "--from-file", str(source), "--style", "noir")
+    result = invoke("enhance", "--from-file", str(source), "--style", "noir")
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -236,7 +214,7 @@ def test_strict_submits_nothing_when_a_line_is_bad(modal_standin: ModalStandIn, 
     assert "line 2" in result.stderr and "nothing was submitted" in result.stderr
     assert modal_standin.spawns == []
     assert list(clips.iterdir()) == []
-    assert History.open_default().list() == []
+    assert history().list() == []
 
 
 def test_duplicate_names_are_bad_lines(modal_standin: ModalStandIn, tmp_path, clips):
@@ -272,7 +250,7 @@ def test_a_failing_line_never_stops_the_others(modal_standin: ModalStandIn, tmp_
         "001-a-red-fox.mp4",
         "003-a-green-frog.mp4",
     ]
-    statuses = sorted(j.status for j in History.open_default().list())
+    statuses = sorted(j.status for j in history().list())
     assert statuses == ["completed", "completed", "failed"]
     assert "Done 2, failed 1" in result.stderr
 
@@ -340,7 +318,7 @@ def test_missing_credentials_end_the_batch_before_planning(
     assert result.exit_code == 1
     assert result.stderr.count("Error:") == 1
     assert "no Modal credentials found" in result.stderr and "modal token new" in result.stderr
-    assert modal_standin.spawns == [] and History.open_default().list() == []
+    assert modal_standin.spawns == [] and history().list() == []
 
 
 def test_a_markup_like_prompt_is_plain_text(modal_standin: ModalStandIn, clips):
@@ -348,7 +326,7 @@ def test_a_markup_like_prompt_is_plain_text(modal_standin: ModalStandIn, clips):
 
     assert result.exit_code == 0, result.output
     assert modal_standin.spawns[0].request["prompt"] == "a fox [/] in [red]snow"
-    listing = pippa("status")
+    listing = invoke("status")
     assert listing.exit_code == 0, listing.output
     assert "a fox [/] in [red]snow" in listing.stdout
 
@@ -358,10 +336,10 @@ def test_batch_refuses_single_clip_options(modal_standin: ModalStandIn, tmp_path
 
     assert batch(str(source), clips, "-o", "x.mp4").exit_code == 2
     assert batch(str(source), clips, "--detach").exit_code == 2
-    assert pippa("generate", "a fox", "--from-file", str(source)).exit_code == 2
-    a_file = pippa("generate", "--from-file", str(source), "--output-dir", str(source))
+    assert invoke("generate", "a fox", "--from-file", str(source)).exit_code == 2
+    a_file = invoke("generate", "--from-file", str(source), "--output-dir", str(source))
     assert a_file.exit_code == 2
-    assert pippa("generate", "--from-file", str(tmp_path / "none.txt")).exit_code == 2
+    assert invoke("generate", "--from-file", str(tmp_path / "none.txt")).exit_code == 2
     assert modal_standin.spawns == []
 
 
@@ -380,14 +358,11 @@ def test_ctrl_c_stops_the_batch_and_cancels_jobs_in_flight(tmp_path: Path, clips
         record=record,
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            running = [j for j in History.open_default().list() if j.remote_call_id]
-            if len(running) == 2:
-                break
-            assert child.poll() is None, child.communicate()
-            time.sleep(0.05)
-        assert len(running) == 2, "the batch never had two jobs in flight"
+        wait_for(
+            lambda: len([j for j in history().list() if j.remote_call_id]) == 2,
+            "the batch with two jobs in flight",
+            proc=child,
+        )
         child.send_signal(signal.SIGINT)
         stdout, stderr = child.communicate(timeout=20)
     finally:
@@ -402,7 +377,7 @@ def test_ctrl_c_stops_the_batch_and_cancels_jobs_in_flight(tmp_path: Path, clips
     done = json.loads(record.read_text())
     assert len(done["spawns"]) == 2  # nothing more was submitted after Ctrl-C
     assert sorted(done["cancelled"]) == sorted(done["spawns"])
-    jobs = History.open_default().list()
+    jobs = history().list()
     assert len(jobs) == 2 and {j.status for j in jobs} == {"cancelled"}
 
 
@@ -428,8 +403,8 @@ def test_local_batch_renders_three_lines_with_the_tiny_model(tiny_model: Path, t
         stream = container.streams.video[0]
         assert stream.average_rate == 12
         assert sum(1 for _ in container.decode(stream)) == 41
-    sidecar = json.loads((clips / "whale.json").read_text())
-    assert sidecar["seed"] == 2 and sidecar["status"] == "completed"
+    saved = sidecar(clips / "whale.mp4")
+    assert saved["seed"] == 2 and saved["status"] == "completed"
 
 
 # --- enhance --from-file -------------------------------------------------------------------
@@ -445,7 +420,7 @@ def test_enhance_from_file_keeps_input_order(groq: GroqServer, tmp_path: Path):
     groq.respond(echo)
     source = write(tmp_path / "ideas.txt", "".join(f"idea {i}\n" for i in range(8)))
 
-    result = pippa("enhance", "--from-file", str(source), "--concurrency", "4")
+    result = invoke("enhance", "--from-file", str(source), "--concurrency", "4")
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"A slow shot of idea {i} at dawn." for i in range(8)]
@@ -455,7 +430,7 @@ def test_enhance_from_file_keeps_input_order(groq: GroqServer, tmp_path: Path):
 def test_enhance_from_file_reports_bad_lines_and_falls_back(tmp_path: Path):
     source = write(tmp_path / "ideas.jsonl", '{"prompt": "a fox", "mood": "eerie"}\n{"x": 1}\n')
 
-    result = pippa("enhance", "--from-file", str(source), "--style", "noir", "--json")
+    result = invoke("enhance", "--from-file", str(source), "--style", "noir", "--json")
 
     assert result.exit_code == 1
     objects = [json.loads(line) for line in result.stdout.splitlines()]
@@ -476,7 +451,7 @@ def test_enhance_from_file_reports_bad_lines_and_falls_back(tmp_path: Path):
 def test_a_warning_every_line_shares_is_shown_once(tmp_path: Path):
     source = write(tmp_path / "ideas.txt", "a fox\na whale\na frog\n")
 
-    result = pippa("enhance", "--from-file", str(source))
+    result = invoke("enhance", "--from-file", str(source))
 
     assert result.exit_code == 0
     assert result.stdout.splitlines() == ["a fox", "a whale", "a frog"]

@@ -9,26 +9,16 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
 import pippa_cli
 import pippa_cli.enhance
-from pippa_cli.cli.app import app
 from tests.groq_server import GroqServer
+from tests.helpers import invoke, run_pippa
+from tests.pseudo_terminal import terminal_env
 
 HEAVY_MODULES = {"groq", "modal", "torch", "diffusers", "pydantic_settings"}
 ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;]*m")
 ANSI_COLOUR = re.compile(rb"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
-
-
-def invoke(*args: str, input: str | None = None):
-    return CliRunner().invoke(app, list(args), input=input)
-
-
-def pippa(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, timeout=30, env=os.environ.copy(), **kwargs
-    )
 
 
 # --- help is fast: no heavy imports -------------------------------------------------
@@ -47,7 +37,7 @@ def imported_modules(importtime_stderr: str) -> set[str]:
 
 @pytest.mark.parametrize("args", [["--help"], ["enhance", "--help"], ["--version"]], ids=" ".join)
 def test_help_imports_no_heavy_modules(args: list[str]):
-    proc = pippa("-X", "importtime", "-m", "pippa_cli", *args)
+    proc = run_pippa(*args, python_flags=["-X", "importtime"])
 
     assert proc.returncode == 0, proc.stderr.decode()
     modules = imported_modules(proc.stderr.decode())
@@ -56,8 +46,8 @@ def test_help_imports_no_heavy_modules(args: list[str]):
 
 
 def test_help_texts():
-    top = pippa("-m", "pippa_cli", "--help")
-    sub = pippa("-m", "pippa_cli", "enhance", "--help")
+    top = run_pippa("--help")
+    sub = run_pippa("enhance", "--help")
 
     assert top.returncode == sub.returncode == 0
     assert b"enhance" in top.stdout
@@ -81,7 +71,7 @@ def test_imported_modules_parser():
 
 def test_version():
     result = invoke("--version")
-    proc = pippa("-m", "pippa_cli", "--version")
+    proc = run_pippa("--version")
 
     assert result.exit_code == 0
     assert result.stdout == f"pippa {pippa_cli.__version__}\n"
@@ -118,12 +108,6 @@ def stderr_on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, bytes, b
         chunks.append(chunk)
     os.close(master)
     return proc.returncode, stdout, b"".join(chunks)
-
-
-def terminal_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}}
-    env.update(TERM="xterm-256color", **extra)
-    return env
 
 
 def test_error_is_coloured_on_a_terminal():

@@ -15,22 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import Result
 
 import pippa_cli
 import pippa_cli.deploy
-from pippa_cli.cli.app import app
 from pippa_cli.deploy import MODAL_APP_MODULE, deploy_command, deploy_env
 from pippa_cli.deployment import DeployConfig
 from pippa_cli.errors import UsageError
 from pippa_cli.settings import Settings
-from tests.modal_standin import cli_obj
+from tests.helpers import invoke
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def deploy(*args: str):
-    return CliRunner().invoke(app, ["deploy", *args], obj=cli_obj())
+def deploy(*args: str) -> Result:
+    return invoke("deploy", *args)
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import socket
 import modal.exception
 import pytest
 from pytest_httpserver import HTTPServer
-from typer.testing import CliRunner
+from typer.testing import Result
 
 import pippa_cli
 import pippa_cli.doctor
-from pippa_cli.cli.app import app
-from tests.modal_standin import ModalStandIn, cli_obj
+from tests.helpers import invoke
+from tests.modal_standin import ModalStandIn
 
 SECRET = "gsk_doctor_SECRET_do_not_print_42"
 TOKEN_SECRET = "as-MODAL-SECRET-do-not-print"
@@ -31,8 +31,8 @@ def short_network_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pippa_cli.doctor, "NETWORK_TIMEOUT_S", 2.0)
 
 
-def doctor(*args: str):
-    return CliRunner().invoke(app, ["doctor", *args], obj=cli_obj())
+def doctor(*args: str) -> Result:
+    return invoke("doctor", *args)
 
 
 def lines_by_check(stdout: str) -> dict[str, str]:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from pippa_cli.cli.app import app
 from pippa_cli.enhance import SYSTEM_PROMPT, clean_llm_output
 from tests.groq_server import (
     DEFAULT_MODEL,
@@ -21,27 +16,13 @@ from tests.groq_server import (
     completion_response,
     status_response,
 )
+from tests.helpers import invoke, run_pippa
 
 ENHANCED = (
     "A red fox trots across a snowy meadow at dawn, its breath curling in the cold air. "
     "The camera tracks low beside it as golden light spills over the ridge."
 )
 FAST_RETRY = {"retry-after-ms": "1"}  # the SDK waits 1 ms before retrying
-
-
-def enhance(*args: str, input: bytes | str | None = None):
-    return CliRunner().invoke(app, ["enhance", *args], input=input)
-
-
-def pippa(*args: str, input: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess:
-    """The real `pippa` in a child process (stdin is a pipe, never a terminal)."""
-    return subprocess.run(
-        [sys.executable, "-m", "pippa_cli", *args],
-        input=input,
-        capture_output=True,
-        timeout=timeout,
-        env=os.environ.copy(),
-    )
 
 
 def warning_lines(stderr: str) -> list[str]:
@@ -54,7 +35,8 @@ def warning_lines(stderr: str) -> list[str]:
 def test_success_prints_only_the_enhanced_prompt_and_sends_the_right_request(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance(
+    result = invoke(
+        "enhance",
         "a red fox in the snow",
         "--style", "cinematic",
         "--camera-angle", "low angle",
@@ -84,7 +66,7 @@ def test_success_prints_only_the_enhanced_prompt_and_sends_the_right_request(gro
 def test_flags_for_temperature_and_max_tokens_reach_groq(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox", "--temperature", "0.2", "--max-tokens", "300")
+    result = invoke("enhance", "a red fox", "--temperature", "0.2", "--max-tokens", "300")
 
     assert result.exit_code == 0, result.stderr
     body = groq.request_json()
@@ -98,7 +80,7 @@ def test_answer_is_cleaned_of_preamble_label_quotes_and_notes(groq: GroqServer):
         "Note: I kept the fox as the only subject and added a tracking shot."
     )
 
-    result = enhance("a red fox in the snow")
+    result = invoke("enhance", "a red fox in the snow")
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ENHANCED + "\n"
@@ -222,7 +204,7 @@ def test_clean_llm_output_of_nothing_is_empty(answer: str):
 def test_rate_limit_is_retried_by_the_sdk_then_succeeds(groq: GroqServer):
     groq.respond(status_response(429, {"retry-after": "0"}), completion_response(ENHANCED))
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ENHANCED + "\n"
@@ -238,7 +220,7 @@ def test_persistent_server_error_falls_back_after_the_configured_retries(
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", str(retries))
     groq.answer_status(500, FAST_RETRY)
 
-    result = enhance("a red fox", "--style", "cinematic")
+    result = invoke("enhance", "a red fox", "--style", "cinematic")
 
     assert result.exit_code == 0
     assert result.stdout == "a red fox. Cinematic style.\n"
@@ -255,7 +237,7 @@ def test_server_error_warning_says_how_often_it_retried(
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "2")
     groq.answer_status(503, FAST_RETRY)
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert "HTTP 503 after 2 retries;" in result.stderr
 
@@ -264,7 +246,7 @@ def test_server_error_warning_after_one_retry(groq: GroqServer, monkeypatch: pyt
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "1")
     groq.answer_status(502, FAST_RETRY)
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert "HTTP 502 after 1 retry;" in result.stderr
 
@@ -273,7 +255,7 @@ def test_server_error_warning_without_retries(groq: GroqServer, monkeypatch: pyt
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "0")
     groq.answer_status(500)
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert "HTTP 500; using your prompt as written" in result.stderr
 
@@ -281,7 +263,7 @@ def test_server_error_warning_without_retries(groq: GroqServer, monkeypatch: pyt
 def test_rejected_key_falls_back_without_retrying(groq: GroqServer):
     groq.answer_status(401)
 
-    result = enhance("a red fox", "--mood", "eerie", "--lighting", "moonlight")
+    result = invoke("enhance", "a red fox", "--mood", "eerie", "--lighting", "moonlight")
 
     assert result.exit_code == 0
     assert result.stdout == "a red fox. Moonlight lighting, eerie mood.\n"
@@ -295,7 +277,7 @@ def test_rejected_key_falls_back_without_retrying(groq: GroqServer):
 def test_unknown_model_falls_back_naming_the_model(groq: GroqServer):
     groq.answer_status(404)
 
-    result = enhance("a red fox", "--enhance-model", "no-such-model")
+    result = invoke("enhance", "a red fox", "--enhance-model", "no-such-model")
 
     assert result.exit_code == 0
     assert result.stdout == "a red fox\n"
@@ -305,13 +287,12 @@ def test_unknown_model_falls_back_naming_the_model(groq: GroqServer):
 def test_hung_server_is_abandoned_at_the_timeout(groq: GroqServer, monkeypatch: pytest.MonkeyPatch):
     # No retries: the abandoned SDK thread must not send requests into later tests.
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "0")
-    groq.answer_after(10)
+    groq.answer_after(60)  # holds the request: only giving up on it ends the command
 
-    started = time.monotonic()
-    result = enhance("a red fox", "--style", "noir", "--enhance-timeout", "0.5")
-    elapsed = time.monotonic() - started
+    result = invoke("enhance", "a red fox", "--style", "noir", "--enhance-timeout", "0.5")
 
-    assert elapsed < 3, f"took {elapsed:.1f} s; the server answers after 10 s"
+    # pippa is done while Groq still holds its request: it gave up, it did not wait.
+    assert len(groq.arrivals) == 1 and groq.requests == []
     assert result.exit_code == 0
     assert result.stdout == "a red fox. Noir style.\n"
     lines = warning_lines(result.stderr)
@@ -321,16 +302,19 @@ def test_hung_server_is_abandoned_at_the_timeout(groq: GroqServer, monkeypatch: 
 
 
 def test_timeout_covers_the_sdk_retries_too(groq: GroqServer, monkeypatch: pytest.MonkeyPatch):
-    """--enhance-timeout bounds the whole call: the SDK's retries (and their backoff,
-    at least 0.5 + 1 + 2 + 4 s here) would take far longer."""
+    """--enhance-timeout bounds the whole call: the SDK's retries (five tries of 0.5 s and
+    the backoff between them, at least 0.5 + 1 + 2 + 4 s here) would take far longer."""
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "4")
-    groq.answer_after(10)
+    groq.answer_after(60)  # holds the first request; the retries would time out too
 
-    started = time.monotonic()
-    proc = pippa("enhance", "a red fox", "--enhance-timeout", "0.5")
-    elapsed = time.monotonic() - started
+    proc = run_pippa("enhance", "a red fox", "--enhance-timeout", "0.5")
+    ended = time.monotonic()
 
-    assert elapsed < 5, f"took {elapsed:.1f} s; the server answers after 10 s"
+    # Timed from the request reaching Groq, so the child's start-up (slow on a loaded
+    # machine) is not counted: 0.5 s and an exit, against 10 s of retries and backoff.
+    assert groq.requests == [] and len(groq.arrivals) == 1
+    took = ended - groq.arrivals[0]
+    assert took < 5, f"gave up {took:.1f} s after the request; the retries take over 7 s"
     assert proc.returncode == 0
     assert proc.stdout == b"a red fox\n"
     assert b"did not answer within 0.5 s" in proc.stderr
@@ -348,7 +332,7 @@ def test_timeout_covers_the_sdk_retries_too(groq: GroqServer, monkeypatch: pytes
 def test_malformed_answer_falls_back(groq: GroqServer, body: bytes):
     groq.answer_raw(body)
 
-    result = enhance("a red fox", "--camera-angle", "aerial")
+    result = invoke("enhance", "a red fox", "--camera-angle", "aerial")
 
     assert result.exit_code == 0
     assert result.stdout == "a red fox. Aerial shot.\n"
@@ -364,7 +348,7 @@ def test_malformed_answer_falls_back(groq: GroqServer, body: bytes):
 def test_empty_answer_falls_back(groq: GroqServer, content: str | None):
     groq.answer(content)
 
-    result = enhance("a red fox!", "--movement", "slow-motion")
+    result = invoke("enhance", "a red fox!", "--movement", "slow-motion")
 
     assert result.exit_code == 0
     assert result.stdout == "a red fox! Slow-motion footage.\n"
@@ -383,7 +367,7 @@ def test_no_key_falls_back_without_contacting_groq(
         monkeypatch.setenv("GROQ_API_KEY", key)
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox", "--style", "anime")
+    result = invoke("enhance", "a red fox", "--style", "anime")
 
     assert result.exit_code == 0
     assert result.stdout == "a red fox. Anime style.\n"
@@ -417,7 +401,7 @@ def test_strict_turns_a_fallback_into_an_error(
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "1")
     setup(groq, monkeypatch)
 
-    result = enhance("a red fox", "--style", "cinematic", "--strict")
+    result = invoke("enhance", "a red fox", "--style", "cinematic", "--strict")
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -432,7 +416,7 @@ def test_strict_timeout_is_an_error(groq: GroqServer, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "0")
     groq.answer_after(10)
 
-    result = enhance("a red fox", "--strict", "--enhance-timeout", "0.5")
+    result = invoke("enhance", "a red fox", "--strict", "--enhance-timeout", "0.5")
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -442,7 +426,7 @@ def test_strict_timeout_is_an_error(groq: GroqServer, monkeypatch: pytest.Monkey
 def test_strict_success_is_unchanged(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox", "--strict")
+    result = invoke("enhance", "a red fox", "--strict")
 
     assert result.exit_code == 0
     assert result.stdout == ENHANCED + "\n"
@@ -454,7 +438,7 @@ def test_strict_success_is_unchanged(groq: GroqServer):
 def test_json_on_success(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox", "--style", "cinematic", "--mood", "epic", "--json")
+    result = invoke("enhance", "a red fox", "--style", "cinematic", "--mood", "epic", "--json")
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("\n") == 1
@@ -471,7 +455,9 @@ def test_json_on_fallback_carries_the_warning(groq: GroqServer, monkeypatch: pyt
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "0")
     groq.answer_status(500)
 
-    result = enhance("a red fox", "--style", "cinematic", "--json", "--enhance-model", "m-1")
+    result = invoke(
+        "enhance", "a red fox", "--style", "cinematic", "--json", "--enhance-model", "m-1"
+    )
 
     assert result.exit_code == 0
     assert result.stdout.count("\n") == 1
@@ -515,7 +501,7 @@ def test_model_precedence(
         monkeypatch.setenv("PIPPA_ENHANCE_MODEL", env)
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox", *(["--enhance-model", flag] if flag else []))
+    result = invoke("enhance", "a red fox", *(["--enhance-model", flag] if flag else []))
 
     assert result.exit_code == 0, result.stderr
     assert groq.request_json()["model"] == expected
@@ -529,7 +515,7 @@ def test_key_and_base_url_are_read_from_dotenv(groq: GroqServer, monkeypatch: py
     )
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ENHANCED + "\n"
@@ -540,7 +526,7 @@ def test_environment_key_beats_dotenv_key(groq: GroqServer):
     Path(".env").write_text("GROQ_API_KEY=gsk_from_dotenv\n", encoding="utf-8")
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert result.exit_code == 0, result.stderr
     assert groq.requests[0].headers["Authorization"] == f"Bearer {FAKE_KEY}"
@@ -550,7 +536,7 @@ def test_invalid_setting_is_a_usage_error(groq: GroqServer, monkeypatch: pytest.
     monkeypatch.setenv("PIPPA_ENHANCE_TEMPERATURE", "5")
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox")
+    result = invoke("enhance", "a red fox")
 
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -593,7 +579,7 @@ def test_bad_input_is_a_usage_error_and_costs_nothing(
 ):
     groq.answer(ENHANCED)
 
-    result = enhance(*args, input=stdin)
+    result = invoke("enhance", *args, input=stdin)
 
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -605,7 +591,7 @@ def test_bad_input_is_a_usage_error_and_costs_nothing(
 def test_limits_are_inclusive(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance("x" * 500, "--style", "s" * 60)
+    result = invoke("enhance", "x" * 500, "--style", "s" * 60)
 
     assert result.exit_code == 0, result.stderr
     user = groq.request_json()["messages"][1]["content"]
@@ -617,7 +603,7 @@ def test_limits_are_inclusive(groq: GroqServer):
 def test_prompt_from_stdin(groq: GroqServer, args: list[str]):
     groq.answer(ENHANCED)
 
-    result = enhance(*args, input="\ufeffa red fox\nin the   snow\n")
+    result = invoke("enhance", *args, input="\ufeffa red fox\nin the   snow\n")
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ENHANCED + "\n"
@@ -627,7 +613,7 @@ def test_prompt_from_stdin(groq: GroqServer, args: list[str]):
 def test_argument_wins_over_stdin(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance("a blue whale", input="a red fox\n")
+    result = invoke("enhance", "a blue whale", input="a red fox\n")
 
     assert result.exit_code == 0, result.stderr
     user = groq.request_json()["messages"][1]["content"]
@@ -642,7 +628,7 @@ def test_key_never_shown_on_a_rejected_key_with_debug(groq: GroqServer):
     groq.answer_status(401)
 
     for extra in ([], ["--strict"]):
-        result = enhance("a red fox", "--debug", *extra)
+        result = invoke("enhance", "a red fox", "--debug", *extra)
 
         assert "rejected the API key" in result.stderr
         assert FAKE_KEY not in result.stdout
@@ -652,7 +638,7 @@ def test_key_never_shown_on_a_rejected_key_with_debug(groq: GroqServer):
 def test_key_never_shown_in_json(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    result = enhance("a red fox", "--json", "--debug")
+    result = invoke("enhance", "a red fox", "--json", "--debug")
 
     assert result.exit_code == 0
     assert json.loads(result.stdout)["enhanced"] is True
@@ -666,7 +652,7 @@ def test_key_never_shown_in_json(groq: GroqServer):
 def test_process_piped_stdin_success(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    proc = pippa("enhance", "--style", "cinematic", input=b"a red fox in the snow\n")
+    proc = run_pippa("enhance", "--style", "cinematic", input=b"a red fox in the snow\n")
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (ENHANCED + "\n").encode()
@@ -679,7 +665,7 @@ def test_process_piped_stdin_success(groq: GroqServer):
 def test_process_fallback_warns_on_stderr_only(groq: GroqServer):
     groq.answer_status(401)
 
-    proc = pippa("enhance", "a red fox", "--style", "cinematic")
+    proc = run_pippa("enhance", "a red fox", "--style", "cinematic")
 
     assert proc.returncode == 0
     assert proc.stdout == b"a red fox. Cinematic style.\n"
@@ -692,7 +678,7 @@ def test_process_fallback_warns_on_stderr_only(groq: GroqServer):
 def test_process_bad_input_exits_2(groq: GroqServer):
     groq.answer(ENHANCED)
 
-    proc = pippa("enhance", "-", input=b"")
+    proc = run_pippa("enhance", "-", input=b"")
 
     assert proc.returncode == 2
     assert proc.stdout == b""
@@ -704,7 +690,7 @@ def test_process_strict_exits_1(groq: GroqServer, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PIPPA_ENHANCE_RETRIES", "0")
     groq.answer_status(500)
 
-    proc = pippa("enhance", "a red fox", "--strict")
+    proc = run_pippa("enhance", "a red fox", "--strict")
 
     assert proc.returncode == 1
     assert proc.stdout == b""

@@ -12,7 +12,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -21,31 +20,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from pippa_cli.cli.app import app
 from pippa_cli.history import History, Job
-from tests.fixtures_ltx import (
-    decode_frames,
-    pippa_env,
-    probe,
-    small_args,
-    tiny_model_fixture,  # noqa: F401
-    top_level_boxes,
-)
-
-pytestmark = pytest.mark.slow
+from tests.fixtures_ltx import decode_frames, pippa_env, probe, small_args, top_level_boxes
+from tests.helpers import invoke, sidecar, wait_for
 
 PROMPT = "A red fox trots through fresh snow at dawn"
 # A key nobody could mistake for another string: it must never be written anywhere.
 FAKE_KEY = "gsk_fixture_LEAKCHECK_7d1e9a0c55"
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def closed_port_url() -> str:
@@ -168,8 +151,7 @@ def test_mp4_carries_prompts_and_settings_as_tags(json_render: Render, tiny_mode
 
 def test_sidecar_records_the_job(json_render: Render):
     data = json_render.payload
-    sidecar = Path(data["video_path"]).with_suffix(".json")
-    saved = json.loads(sidecar.read_text(encoding="utf-8"))
+    saved = sidecar(Path(data["video_path"]))
     assert saved["task_id"] == data["task_id"]
     assert saved["status"] == "completed"
     assert saved["seed"] == 7
@@ -245,7 +227,7 @@ def test_other_seed_renders_different_frames(seed_renders: dict[str, Clip]):
 
 def test_no_enhance_renders_the_prompt_as_written(seed_renders: dict[str, Clip]):
     video = seed_renders["first"].path
-    saved = json.loads(video.with_suffix(".json").read_text(encoding="utf-8"))
+    saved = sidecar(video)
     assert saved["original_prompt"] == PROMPT
     assert saved["enhanced_prompt"] == PROMPT
     assert "enhance_s" not in saved["timings"]
@@ -333,27 +315,23 @@ def test_a_killed_local_render_shows_as_interrupted(signum: int, tiny_model: Pat
             proc.kill()
             proc.wait()
 
-    status = CliRunner().invoke(app, ["status", "--json"])
+    status = invoke("status", "--json")
     listed = [json.loads(line) for line in status.stdout.splitlines()]
     assert [(j["task_id"], j["status"]) for j in listed] == [(job.task_id, "failed")]
     assert listed[0]["error"].startswith("interrupted")
-    one = CliRunner().invoke(app, ["status", job.task_id[:8]])
+    one = invoke("status", job.task_id[:8])
     assert "failed" in one.stdout and "interrupted" in one.stdout
     assert [p for p in out_dir.iterdir() if p.suffix == ".mp4"] == []
 
 
 def _wait_for_denoising(proc: subprocess.Popen, history_path: Path, timeout: float) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _, err = proc.communicate()
-            pytest.fail(f"pippa ended before it was interrupted: {err.decode()}")
-        if history_path.exists():
-            jobs = History(history_path).list()
-            if jobs and jobs[0].status == "running" and jobs[0].stage == "denoising":
-                return jobs[0]
-        time.sleep(0.1)
-    pytest.fail("the job never reached the denoising stage")
+    def denoising() -> Job | None:
+        jobs = History(history_path).list() if history_path.exists() else []
+        if jobs and jobs[0].status == "running" and jobs[0].stage == "denoising":
+            return jobs[0]
+        return None
+
+    return wait_for(denoising, "the job denoising", timeout, proc=proc)
 
 
 # --- the frame arithmetic ---------------------------------------------------------------

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from pippa_cli.backends.local_backend import LocalBackend
-from pippa_cli.cli.app import app
 from pippa_cli.history import History
-from tests.fixtures_ltx import probe, small_args, tiny_model_fixture  # noqa: F401
+from tests.fixtures_ltx import probe, small_args
 from tests.groq_server import FAKE_KEY, GroqServer
+from tests.helpers import Ran, invoke, sidecar, without_file_capabilities
 
 PROMPT = "a red fox in the snow"
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def snapshot(directory: Path) -> list[str]:
@@ -47,7 +41,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return calls
 
 
-def assert_refused(result: Result, *expected: str) -> None:
+def assert_refused(result: Result | Ran, *expected: str) -> None:
     assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
     assert result.stdout == ""
     assert result.stderr.startswith("Error: "), result.stderr
@@ -133,21 +127,42 @@ def test_detach_with_the_local_backend_is_refused(
     assert snapshot(Path.cwd()) == []
 
 
-def test_unwritable_output_directory_is_refused(
-    tiny_model: Path, groq: GroqServer, renders: list[object]
-):
+# `pippa ARGS` with any render attempt recorded (and refused), printed as JSON.
+REFUSE_RENDERS = textwrap.dedent(
+    """
+    import json, sys
+    from pippa_cli.backends.local_backend import LocalBackend
+    from tests.helpers import invoke
+
+    renders = []
+
+    def render(self, request, source, on_progress):
+        renders.append(request.prompt)
+        raise AssertionError("rendered a request that should have been refused")
+
+    LocalBackend.render = render
+    result = invoke(*sys.argv[1:])
+    print(json.dumps([result.exit_code, result.stdout, result.stderr, renders]))
+    """
+)
+
+
+def test_unwritable_output_directory_is_refused(tiny_model: Path, groq: GroqServer):
+    """chmod stops pippa in a child process that permissions apply to, even as root."""
     locked = Path.cwd() / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere (root)")
-        result = invoke("generate", PROMPT, *small_args(tiny_model, output="locked/clip.mp4"))
-        assert_refused(result, "is not writable")
-        assert_nothing_happened(groq, renders)
-        assert snapshot(Path.cwd()) == ["locked"]
+        args = ["generate", PROMPT, *small_args(tiny_model, output="locked/clip.mp4")]
+        child = without_file_capabilities(REFUSE_RENDERS, *args)
     finally:
         locked.chmod(0o700)
+    assert child.returncode == 0, child.stderr
+    exit_code, stdout, stderr, renders = json.loads(child.stdout)
+
+    assert_refused(Ran(exit_code, stdout, stderr), "is not writable")
+    assert_nothing_happened(groq, renders)
+    assert snapshot(Path.cwd()) == ["locked"]
 
 
 def test_unwritable_output_directory_is_refused_even_as_root(
@@ -187,7 +202,6 @@ def test_existing_output_is_refused_without_overwrite(
     assert (work / existing).read_bytes() == b"someone's earlier work"
 
 
-@pytest.mark.slow
 def test_overwrite_replaces_the_existing_output(tiny_model: Path, groq: GroqServer):
     """Also the control for the tests above: this run does call Groq, and the log shows it."""
     work = Path.cwd()
@@ -206,9 +220,9 @@ def test_overwrite_replaces_the_existing_output(tiny_model: Path, groq: GroqServ
     info = probe(video)
     assert (info.codec, info.frames) == ("h264", 25)
     assert info.metadata["comment"] == enhanced
-    sidecar = json.loads(video.with_suffix(".json").read_text(encoding="utf-8"))
-    assert sidecar["status"] == "completed"
-    assert sidecar["enhanced_prompt"] == enhanced
+    saved = sidecar(video)
+    assert saved["status"] == "completed"
+    assert saved["enhanced_prompt"] == enhanced
     assert snapshot(work) == ["clip.json", "clip.mp4"]
     [job] = History.open_default().list()
     assert job.status == "completed"

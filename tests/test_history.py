@@ -7,16 +7,14 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from pippa_cli.cli.app import app
 from pippa_cli.errors import HistoryError, UsageError
 from pippa_cli.history import History, Job, new_job
-from tests.modal_standin import ModalStandIn, cli_obj, pippa_process
+from tests.helpers import invoke, wait_for
+from tests.modal_standin import ModalStandIn, pippa_process
 
 
 @pytest.fixture
@@ -178,7 +176,7 @@ def corrupt_history(clean_env: Path) -> Path:
 
 
 def test_corrupt_history_fails_status_and_keeps_the_file(corrupt_history: Path):
-    result = CliRunner().invoke(app, ["status"], obj=cli_obj())
+    result = invoke("status")
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -192,9 +190,7 @@ def test_corrupt_history_fails_status_and_keeps_the_file(corrupt_history: Path):
 def test_corrupt_history_stops_generate_before_anything_is_spent(
     corrupt_history: Path, modal_standin: ModalStandIn
 ):
-    result = CliRunner().invoke(
-        app, ["generate", "a fox", "--no-enhance", "--duration", "3"], obj=cli_obj()
-    )
+    result = invoke("generate", "a fox", "--no-enhance", "--duration", "3")
 
     assert result.exit_code == 1
     assert "Error: the job history" in result.stderr
@@ -210,7 +206,7 @@ def test_corrupt_history_in_doctor(corrupt_history: Path, monkeypatch: pytest.Mo
     )
     monkeypatch.setenv("PIPPA_BACKEND", "local")
 
-    result = CliRunner().invoke(app, ["doctor"], obj=cli_obj())
+    result = invoke("doctor")
 
     assert result.exit_code == 1
     history_line = next(line for line in result.stdout.splitlines() if " history " in line)
@@ -225,7 +221,8 @@ WRITER = textwrap.dedent(
     import os, sys, time
     from pippa_cli.history import History, new_job
 
-    go = sys.argv[1]
+    go, ready = sys.argv[1], sys.argv[3]
+    open(ready, "w").close()
     while not os.path.exists(go):
         time.sleep(0.002)
     history = History.open_default()
@@ -240,9 +237,10 @@ WRITER = textwrap.dedent(
 
 def test_eight_processes_write_at_once(clean_env: Path, tmp_path: Path):
     go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{n}" for n in range(8)]
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(go), str(n)],
+            [sys.executable, "-c", WRITER, str(go), str(n), str(ready[n])],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -250,7 +248,8 @@ def test_eight_processes_write_at_once(clean_env: Path, tmp_path: Path):
         )
         for n in range(8)
     ]
-    time.sleep(0.3)  # let them all reach the starting line
+    # All at the starting line (imports done, history not yet opened), then all at once.
+    wait_for(lambda: all(r.exists() for r in ready), "all eight writers ready")
     go.touch()
     outputs = [w.communicate(timeout=60) for w in writers]
     results = [(w.returncode, *out) for w, out in zip(writers, outputs, strict=True)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -21,41 +20,21 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 import pippa_cli.history
-from pippa_cli.cli.app import app
 from pippa_cli.errors import HistoryError
 from pippa_cli.history import History, Job, new_job
+from tests.helpers import add_job, dead_pid, invoke, without_file_capabilities
 from tests.modal_results import remote_raise
-from tests.modal_standin import ModalStandIn, Script, cli_obj
+from tests.modal_standin import ModalStandIn, Script
 
 MOVE_ASIDE = "Move the file aside"
 GENERATE = ["generate", "a fox", "--no-enhance", "--duration", "3"]
 
 
-def pippa(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args), obj=cli_obj())
-
-
 def one_line(text: str) -> str:
     """Rich wraps long errors; join the lines back."""
     return " ".join(text.split())
-
-
-def add_job(history: History, prompt: str, status: str = "completed", **fields) -> Job:
-    job = new_job(prompt, "modal")
-    job.status = status
-    for name, value in fields.items():
-        setattr(job, name, value)
-    history.add(job)
-    return job
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def user_version(path: Path) -> int:
@@ -135,7 +114,7 @@ def locked_history(
 ) -> Iterator[Path]:
     """The history with a write lock held by another connection, or another process."""
     history = History.open_default()
-    add_job(history, "already here")
+    add_job("already here", into=history)
     monkeypatch.setattr(pippa_cli.history, "_BUSY_TIMEOUT_S", 0.2)
     if request.param == "connection":
         db = sqlite3.connect(history.path, isolation_level=None)
@@ -158,7 +137,7 @@ def locked_history(
 def test_a_locked_history_says_another_process_holds_it(
     locked_history: Path, modal_standin: ModalStandIn
 ):
-    result = pippa(*GENERATE)
+    result = invoke(*GENERATE)
 
     assert result.exit_code == 1
     error = one_line(result.stderr)
@@ -167,41 +146,41 @@ def test_a_locked_history_says_another_process_holds_it(
     assert MOVE_ASIDE not in error
     assert modal_standin.spawns == []
     # Reading is not blocked by a writer (WAL): the list still works.
-    listed = pippa("status")
+    listed = invoke("status")
     assert listed.exit_code == 0 and "already here" in listed.stdout
 
 
 def test_a_full_disk_says_so_and_loses_nothing(tmpfs: Path, modal_standin: ModalStandIn):
     history = History.open_default()
-    add_job(history, "recorded before the disk filled")
+    add_job("recorded before the disk filled", into=history)
     filler = fill(tmpfs)
 
-    result = pippa(*GENERATE)
+    result = invoke(*GENERATE)
 
     assert result.exit_code == 1
     error = one_line(result.stderr)
     assert "the disk holding it is full" in error and "already recorded are intact" in error
     assert MOVE_ASIDE not in error
     assert modal_standin.spawns == []
-    listed = pippa("status")
+    listed = invoke("status")
     assert listed.exit_code == 0, listed.stderr
     assert "recorded before the disk filled" in listed.stdout
     # Space again: the same history takes new jobs, the old one still there.
     filler.unlink()
-    add_job(History.open_default(), "after")
+    add_job("after", into=History.open_default())
     prompts = {j.original_prompt for j in History.open_default().list()}
     assert prompts == {"recorded before the disk filled", "after"}
 
 
 def test_a_disk_filling_while_the_history_is_open_says_so(tmpfs: Path):
     history = History.open_default()
-    add_job(history, "first")
+    add_job("first", into=history)
     reader = sqlite3.connect(history.path)  # keeps the -wal and -shm files in place
     reader.execute("SELECT count(*) FROM jobs").fetchone()
     try:
         fill(tmpfs)
         with pytest.raises(HistoryError) as raised:
-            add_job(history, "x" * 20_000)
+            add_job("x" * 20_000, into=history)
     finally:
         reader.close()
 
@@ -232,9 +211,9 @@ def test_a_read_only_history_is_listed_and_refuses_writes(
     if not versioned:
         _legacy_history(home / "history.db")
     history = History.open_default()
-    done = add_job(history, "a finished fox", video_path="/v/fox.mp4")
+    done = add_job("a finished fox", video_path="/v/fox.mp4", into=history)
     # Its process is gone: a writable history would mark it failed.
-    orphan = add_job(history, "an orphaned fox", status="running", pid=dead_pid())
+    orphan = add_job("an orphaned fox", status="running", pid=dead_pid(), into=history)
     if not versioned:
         edit(history.path, "PRAGMA user_version = 0")
     if mount_kind == "remount":
@@ -251,11 +230,11 @@ def test_a_read_only_history_is_listed_and_refuses_writes(
         monkeypatch.setenv("PIPPA_HOME", str(view))
 
     try:
-        listed = pippa("status")
-        as_json = pippa("status", "--json")
-        shown = pippa("status", orphan.task_id[:8])
-        started = pippa(*GENERATE)
-        doctor = pippa("doctor", "--json")
+        listed = invoke("status")
+        as_json = invoke("status", "--json")
+        shown = invoke("status", orphan.task_id[:8])
+        started = invoke(*GENERATE)
+        doctor = invoke("doctor", "--json")
     finally:
         if mount_kind == "bind":
             _unmount(view)
@@ -288,8 +267,8 @@ def test_no_history_on_a_read_only_file_system_lists_nothing(
     (tmpfs / "home").mkdir()
     remount_read_only(tmpfs)
 
-    listed = pippa("status")
-    started = pippa(*GENERATE)
+    listed = invoke("status")
+    started = invoke(*GENERATE)
 
     assert listed.exit_code == 0, listed.stderr
     assert "No jobs yet" in listed.stderr
@@ -298,15 +277,13 @@ def test_no_history_on_a_read_only_file_system_lists_nothing(
     assert modal_standin.spawns == []
 
 
-DROP_FILE_CAPABILITIES = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner")
 WITHOUT_PERMISSION = textwrap.dedent(
     """
     import json, sys
-    from typer.testing import CliRunner
-    from pippa_cli.cli.app import app
     from pippa_cli.history import History, new_job
+    from tests.helpers import invoke
 
-    listed = CliRunner().invoke(app, ["status", "--json"])
+    listed = invoke("status", "--json")
     try:
         History.open_default().add(new_job("another fox", "modal"))
         refused = None
@@ -319,23 +296,14 @@ WITHOUT_PERMISSION = textwrap.dedent(
 
 @pytest.mark.parametrize("readable", [True, False], ids=["read-only-file", "unreadable-file"])
 def test_permissions_are_named_as_the_cause(clean_env: Path, readable: bool):
-    """chmod alone does not stop root: the child runs as root without the capabilities
+    """chmod alone does not stop root: as root, the child runs without the capabilities
     that override file permissions."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to drop the permission-overriding capabilities")
     history = History.open_default()
-    add_job(history, "a fox")
+    add_job("a fox", into=history)
     history.path.chmod(0o444 if readable else 0o000)
     clean_env.chmod(0o555)
-    repo = Path(__file__).resolve().parent.parent
     try:
-        child = subprocess.run(
-            [*DROP_FILE_CAPABILITIES, sys.executable, "-c", WITHOUT_PERMISSION],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), *sys.path])},
-            timeout=120,
-        )
+        child = without_file_capabilities(WITHOUT_PERMISSION)
     finally:
         clean_env.chmod(0o755)
     assert child.returncode == 0, child.stderr
@@ -363,14 +331,14 @@ def test_only_a_damaged_file_is_worth_moving_aside(clean_env: Path, damage: str)
     else:
         history = History.open_default()
         for n in range(200):
-            add_job(history, f"fox {n} " + "x" * 200)
+            add_job(f"fox {n} " + "x" * 200, into=history)
         edit(path, "PRAGMA wal_checkpoint(TRUNCATE)")
         data = bytearray(path.read_bytes())
         data[4096 * 2 :] = b"\xa5" * (len(data) - 4096 * 2)  # every page after the second
         path.write_bytes(bytes(data))
     before = path.read_bytes()
 
-    result = pippa("status")
+    result = invoke("status")
 
     assert result.exit_code == 1
     error = one_line(result.stderr)
@@ -384,7 +352,7 @@ def test_only_a_damaged_file_is_worth_moving_aside(clean_env: Path, damage: str)
 
 def test_extra_columns_from_a_newer_pippa_are_ignored(clean_env: Path, modal_standin: ModalStandIn):
     history = History.open_default()
-    old = add_job(history, "written before the upgrade")
+    old = add_job("written before the upgrade", into=history)
     edit(
         history.path,
         "ALTER TABLE jobs ADD COLUMN future TEXT",
@@ -393,9 +361,9 @@ def test_extra_columns_from_a_newer_pippa_are_ignored(clean_env: Path, modal_sta
         "PRAGMA user_version = 7",
     )
 
-    listed = pippa("status", "--json")
-    generated = pippa(*GENERATE, "-o", "fox.mp4")
-    shown = pippa("status", old.task_id)
+    listed = invoke("status", "--json")
+    generated = invoke(*GENERATE, "-o", "fox.mp4")
+    shown = invoke("status", old.task_id)
 
     assert listed.exit_code == 0, listed.stderr
     assert json.loads(listed.stdout)["original_prompt"] == "written before the upgrade"
@@ -419,7 +387,7 @@ def test_a_newer_schema_that_refuses_a_write_says_upgrade(clean_env: Path):
     )
 
     with pytest.raises(HistoryError) as raised:
-        add_job(History.open_default(), "a fox")
+        add_job("a fox", into=History.open_default())
 
     assert "newer pippa (schema version 2; this pippa knows 1)" in raised.value.message
     assert "Upgrade pippa" in (raised.value.hint or "")
@@ -440,7 +408,6 @@ def one_damaged_row(
     request: pytest.FixtureRequest, clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[list[Job], Job, str]:
     """Three good jobs and one damaged row among them (its process gone, still 'running')."""
-    monkeypatch.setenv("COLUMNS", "200")
     path = clean_env / "history.db"
     statement, reason = DAMAGE[request.param]
     if request.param == "status-missing":
@@ -453,8 +420,8 @@ def one_damaged_row(
             "DROP TABLE old_jobs",
         )
     history = History.open_default()
-    good = [add_job(history, f"good fox {n}") for n in range(3)]
-    bad = add_job(history, "the damaged fox", status="running", pid=dead_pid())
+    good = [add_job(f"good fox {n}", into=history) for n in range(3)]
+    bad = add_job("the damaged fox", status="running", pid=dead_pid(), into=history)
     edit(path, statement.replace("{row}", f"task_id = '{bad.task_id}'"))
     return good, bad, reason
 
@@ -464,9 +431,9 @@ def test_a_damaged_row_is_shown_as_damaged_among_the_good_ones(
 ):
     good, bad, reason = one_damaged_row
 
-    table = pippa("status")
-    as_json = pippa("status", "--json")
-    shown = pippa("status", bad.task_id[:8])
+    table = invoke("status")
+    as_json = invoke("status", "--json")
+    shown = invoke("status", bad.task_id[:8])
 
     assert table.exit_code == 0, table.stderr
     lines = {line.split("\t")[0]: line.split("\t") for line in table.stdout.splitlines()}
@@ -512,7 +479,7 @@ def test_an_unversioned_history_is_stamped_and_keeps_its_rows(clean_env: Path):
     )
     assert user_version(path) == 0
 
-    listed = pippa("status", "--json")
+    listed = invoke("status", "--json")
 
     assert listed.exit_code == 0, listed.stderr
     assert json.loads(listed.stdout)["original_prompt"] == "from an older pippa"
@@ -588,7 +555,7 @@ def test_a_hostile_server_error_is_stored_escaped(
     monkeypatch.setenv("GROQ_API_KEY", SECRET)
     modal_standin.script = Script(steps=0, outcome=remote_raise(RuntimeError(HOSTILE)))
 
-    result = pippa(*GENERATE)
+    result = invoke(*GENERATE)
 
     assert result.exit_code == 1
     (job,) = History.open_default().list()
@@ -603,9 +570,9 @@ def test_a_hostile_server_error_is_stored_escaped(
 def test_a_huge_limit_lists_everything(clean_env: Path, limit: str):
     history = History.open_default()
     for n in range(3):
-        add_job(history, f"fox {n}")
+        add_job(f"fox {n}", into=history)
 
-    listed = pippa("status", "--limit", limit, "--json")
+    listed = invoke("status", "--limit", limit, "--json")
 
     assert listed.exit_code == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == 3
@@ -622,10 +589,12 @@ def test_a_pid_no_process_can_have_is_gone(clean_env: Path, pid: int, listing: l
     """Written by another tool (or a damaged row): too large for a pid, or one os.kill
     reads as a process group; the job's process is gone, not alive and not a crash."""
     history = History.open_default()
-    add_job(history, "a good fox")
-    job = add_job(history, "an orphaned fox", status="running", pid=pid, host=socket.gethostname())
+    add_job("a good fox", into=history)
+    job = add_job(
+        "an orphaned fox", status="running", pid=pid, host=socket.gethostname(), into=history
+    )
 
-    result = pippa(*(arg.format(id=job.task_id[:8]) for arg in listing))
+    result = invoke(*(arg.format(id=job.task_id[:8]) for arg in listing))
 
     assert result.exit_code == 0, result.output
     assert "an orphaned fox" in result.stdout
@@ -648,17 +617,18 @@ NOT_UTF8 = {
 def test_a_cell_that_is_not_utf8_is_shown_escaped_among_the_rest(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, hex_bytes: str, shown: str, column: str
 ):
-    monkeypatch.setenv("COLUMNS", "200")
     history = History.open_default()
-    good = [add_job(history, f"good fox {n}") for n in range(2)]
+    good = [add_job(f"good fox {n}", into=history) for n in range(2)]
     # Its process is gone: listing it writes other fields of the row (failed, error).
-    bad = add_job(history, "bad fox", status="running", pid=dead_pid(), host=socket.gethostname())
+    bad = add_job(
+        "bad fox", status="running", pid=dead_pid(), host=socket.gethostname(), into=history
+    )
     row = f"task_id = '{bad.task_id}'"
     edit(history.path, f"UPDATE jobs SET {column} = CAST(X'{hex_bytes}' AS TEXT) WHERE {row}")
 
-    table = pippa("status")
-    as_json = pippa("status", "--json")
-    one = pippa("status", bad.task_id[:8])
+    table = invoke("status")
+    as_json = invoke("status", "--json")
+    one = invoke("status", bad.task_id[:8])
 
     for result in (table, as_json, one):
         assert result.exit_code == 0, result.output
@@ -683,16 +653,18 @@ def test_a_cell_that_is_not_utf8_is_shown_escaped_among_the_rest(
 def test_a_task_id_that_is_not_utf8_is_listed_as_damaged(clean_env: Path, hex_bytes: str):
     """Its row cannot be addressed to write to it again: shown as damaged, left alone."""
     history = History.open_default()
-    good = add_job(history, "good fox")
-    bad = add_job(history, "bad fox", status="running", pid=dead_pid(), host=socket.gethostname())
+    good = add_job("good fox", into=history)
+    bad = add_job(
+        "bad fox", status="running", pid=dead_pid(), host=socket.gethostname(), into=history
+    )
     edit(
         history.path,
         f"UPDATE jobs SET task_id = CAST(X'{hex_bytes}' AS TEXT) || task_id "
         f"WHERE task_id = '{bad.task_id}'",
     )
 
-    table = pippa("status")
-    as_json = pippa("status", "--json")
+    table = invoke("status")
+    as_json = invoke("status", "--json")
 
     assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
     assert "damaged" in table.stdout and "good fox" in table.stdout
@@ -707,13 +679,13 @@ def test_a_task_id_that_is_not_utf8_is_listed_as_damaged(clean_env: Path, hex_by
 @pytest.mark.parametrize("created_at", ["2024-01-01T00:00:00", "2024-01-01", "garbage"])
 def test_a_timestamp_without_a_time_zone_does_not_break_the_list(clean_env: Path, created_at):
     history = History.open_default()
-    good = add_job(history, "good fox")
-    odd = add_job(history, "odd fox")
+    good = add_job("good fox", into=history)
+    odd = add_job("odd fox", into=history)
     edit(
         history.path, f"UPDATE jobs SET created_at = '{created_at}' WHERE task_id = '{odd.task_id}'"
     )
 
-    listed = pippa("status")
+    listed = invoke("status")
 
     assert listed.exit_code == 0, listed.output
     assert "good fox" in listed.stdout and "odd fox" in listed.stdout
@@ -731,14 +703,14 @@ def test_a_planned_path_with_control_characters_is_never_written_to(
     planned_dir.mkdir()
     path = f"{planned_dir}/{name}"
     history = History.open_default()
-    job = add_job(history, "a fox", status="running", remote_call_id="fc-planned")
+    job = add_job("a fox", status="running", remote_call_id="fc-planned", into=history)
     modal_standin.add_call("fc-planned", Script(steps=0))
     edit(history.path, f"UPDATE jobs SET output_path = '{path}' WHERE task_id = '{job.task_id}'")
     # Bypass pippa's own escaping on the way in: the raw characters are in the row.
     assert History.open_default().get(job.task_id).output_path is not None
 
-    waited = pippa("status", job.task_id[:8], "--wait")
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(tmp_path / "elsewhere.mp4"))
+    waited = invoke("status", job.task_id[:8], "--wait")
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(tmp_path / "elsewhere.mp4"))
 
     assert waited.exit_code == 2, waited.output
     assert "control characters" in waited.stderr
@@ -751,10 +723,10 @@ def test_a_backend_this_pippa_does_not_know_is_not_followed_forever(
     clean_env: Path, modal_standin: ModalStandIn
 ):
     history = History.open_default()
-    job = add_job(history, "a fox", status="running", remote_call_id="fc-other", pid=None)
+    job = add_job("a fox", status="running", remote_call_id="fc-other", pid=None, into=history)
     edit(history.path, f"UPDATE jobs SET backend = 'runpod' WHERE task_id = '{job.task_id}'")
 
-    result = pippa("status", job.task_id[:8], "--wait")
+    result = invoke("status", job.task_id[:8], "--wait")
 
     assert result.exit_code == 1
     assert "cannot follow" in result.stderr

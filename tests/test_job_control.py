@@ -10,28 +10,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import pippa_cli.recording
-from pippa_cli.cli.app import app
-from pippa_cli.history import History, new_job
+from pippa_cli.history import new_job
 from tests.fixtures_ltx import small_args
-from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script, cli_obj
+from tests.helpers import SMALL, history, invoke, wait_for
+from tests.modal_standin import FakeFunctionCall, ModalStandIn, Script
 
 PROMPT = "a lighthouse in a storm"
-SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
-
-
-def pippa(*args: str, input: str | None = None):
-    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
-
-
-def history() -> History:
-    return History.open_default()
 
 
 @pytest.fixture
@@ -59,17 +48,14 @@ def test_pippa_cancel_stops_a_local_render_in_another_process(tiny_model: Path, 
     command += ["-o", str(out_dir / "slow.mp4")]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        job = None
-        while time.monotonic() < deadline and job is None:
-            assert proc.poll() is None, proc.communicate()
-            jobs = history().list()
-            if jobs and jobs[0].stage == "denoising":
-                job = jobs[0]
-            time.sleep(0.1)
-        assert job is not None, "the render never started denoising"
+        job = wait_for(
+            lambda: next((j for j in history().list() if j.stage == "denoising"), None),
+            "the render denoising",
+            timeout=120,
+            proc=proc,
+        )
 
-        cancelled = pippa("cancel", job.task_id[:8])
+        cancelled = invoke("cancel", job.task_id[:8])
 
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -106,7 +92,7 @@ def test_cancelling_one_batch_job_leaves_the_others(
     clips = tmp_path / "clips"
     clips.mkdir()
 
-    result = pippa(
+    result = invoke(
         "generate",
         "--from-file",
         str(source),
@@ -144,7 +130,7 @@ def test_batch_keep_running_reports_the_jobs_left_on_modal(modal_standin: ModalS
     clips = tmp_path / "clips"
     clips.mkdir()
 
-    result = pippa(
+    result = invoke(
         "generate",
         "--from-file",
         "-",
@@ -178,14 +164,14 @@ def test_a_failed_save_keeps_the_paid_render_fetchable(modal_standin: ModalStand
     modal_standin.script = Script(steps=2)
     modal_standin.on_get.append(remove_the_output_dir)
 
-    result = pippa("generate", PROMPT, "--no-enhance", "-o", str(out_dir / "storm.mp4"), *SMALL)
+    result = invoke("generate", PROMPT, "--no-enhance", "-o", str(out_dir / "storm.mp4"), *SMALL)
 
     assert result.exit_code == 1
     job = history().list()[0]
     assert job.status == "running" and job.remote_call_id
     assert f"pippa status {job.task_id[:8]} --wait -o PATH" in result.stderr
 
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(tmp_path / "kept.mp4"))
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(tmp_path / "kept.mp4"))
 
     assert saved.exit_code == 0, saved.output
     assert (tmp_path / "kept.mp4").read_bytes() == modal_standin.mp4
@@ -205,7 +191,7 @@ def test_status_leaves_a_job_to_the_process_that_follows_it(
         job.status, job.remote_call_id, job.pid = "running", call.object_id, owner.pid
         history().add(job)
 
-        shown = pippa("status", job.task_id[:8])
+        shown = invoke("status", job.task_id[:8])
 
         assert shown.exit_code == 0, shown.output
         assert call.gets == []  # not asked, not fetched: the owner saves it, once
@@ -216,8 +202,8 @@ def test_status_leaves_a_job_to_the_process_that_follows_it(
         owner.wait()
 
     # The owner is gone: status asks Modal now (the stand-in's first poll is "queued").
-    assert pippa("status", job.task_id[:8]).exit_code == 0
-    fetched = pippa("status", job.task_id[:8])
+    assert invoke("status", job.task_id[:8]).exit_code == 0
+    fetched = invoke("status", job.task_id[:8])
 
     assert fetched.exit_code == 0, fetched.output
     assert len(call.gets) == 2
@@ -246,7 +232,7 @@ def test_cancelling_one_local_batch_job_leaves_the_others(
     clips = tmp_path / "clips"
     clips.mkdir()
 
-    result = pippa(
+    result = invoke(
         "generate",
         "--from-file",
         str(source),
@@ -277,7 +263,7 @@ def test_ctrl_c_during_submit_honours_keep_running(
     modal_standin.script = Script(pending_forever=True)
     before = signal.getsignal(signal.SIGINT)
 
-    result = pippa("generate", PROMPT, "--no-enhance", "--keep-running", *SMALL)
+    result = invoke("generate", PROMPT, "--no-enhance", "--keep-running", *SMALL)
 
     assert result.exit_code == 130
     job = history().list()[0]
@@ -289,13 +275,13 @@ def test_ctrl_c_during_submit_honours_keep_running(
 
 def test_status_wait_takes_the_job_over(modal_standin: ModalStandIn):
     modal_standin.script = Script(steps=1)
-    detached = pippa("generate", PROMPT, "--no-enhance", "--detach", "-o", "storm.mp4", *SMALL)
+    detached = invoke("generate", PROMPT, "--no-enhance", "--detach", "-o", "storm.mp4", *SMALL)
     task_id = detached.stdout.strip()
     assert history().get(task_id).pid is None  # the detaching process let go of it
 
     seen: list[int | None] = []
     modal_standin.on_get.append(lambda call, index: seen.append(history().get(task_id).pid))
-    waited = pippa("status", task_id[:8], "--wait")
+    waited = invoke("status", task_id[:8], "--wait")
 
     assert waited.exit_code == 0, waited.output
     # The first poll is status's own look; while --wait follows, others see an owner.

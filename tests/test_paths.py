@@ -17,32 +17,26 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 import pippa_cli.batch_input as batch_input
 from pippa_cli.batch import output_name
 from pippa_cli.batch_input import BatchLine, read_lines
-from pippa_cli.cli.app import app
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
-from pippa_cli.history import History
 from pippa_cli.spec import GenerateSpec, build_spec, check_output, free_name, slugify
 from tests.fixtures_ltx import small_args
-from tests.modal_standin import ModalStandIn, Script, cli_obj
+from tests.helpers import SMALL, batch, history, invoke, write
+from tests.modal_standin import ModalStandIn, Script
 
 PROMPT = "a red fox in the snow"
 NOW = datetime(2024, 5, 6, 7, 8, 9)
 DEFAULT_NAME = "a-red-fox-in-the-snow-20240506-070809.mp4"
-SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
 HEBREW, CJK, EMOJI, ARABIC = "שועל אדום בשלג", "雪の中の赤い狐", "🦊❄️🌲", "ثعلب أحمر في الثلج"
 
 
-def pippa(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
-
-
 def generate(*args: str) -> Result:
-    return pippa("generate", PROMPT, "--no-enhance", *SMALL, *args)
+    return invoke("generate", PROMPT, "--no-enhance", *SMALL, *args)
 
 
 def spec_for(output: str | Path | None, *, prompt: str = PROMPT, overwrite: bool = False):
@@ -138,7 +132,7 @@ def test_generate_o_directory_writes_inside_it(
 def test_a_local_render_with_o_dot_lands_in_the_working_directory(tiny_model: Path):
     work = Path.cwd()
 
-    result = pippa("generate", PROMPT, "--no-enhance", *small_args(tiny_model), "-o", "./")
+    result = invoke("generate", PROMPT, "--no-enhance", *small_args(tiny_model), "-o", "./")
 
     assert result.exit_code == 0, result.output
     video = Path(result.stdout.strip())
@@ -274,7 +268,7 @@ def test_free_name_steps_over_dangling_symlinks(tmp_path: Path):
 
 
 def detach(*args: str) -> str:
-    result = pippa("generate", "a storm at sea", "--no-enhance", "--detach", *SMALL, *args)
+    result = invoke("generate", "a storm at sea", "--no-enhance", "--detach", *SMALL, *args)
     assert result.exit_code == 0, result.output
     return result.stdout.strip()
 
@@ -286,15 +280,15 @@ def test_status_o_directory_saves_the_planned_name_inside_it(
     modal_standin.script = Script(steps=0)
     task_id = detach("-o", "planned.mp4")
     Path("clips").mkdir()
-    assert pippa("status", task_id).exit_code == 0  # still queued
+    assert invoke("status", task_id).exit_code == 0  # still queued
 
-    result = pippa("status", task_id, "-o", spelling)
+    result = invoke("status", task_id, "-o", spelling)
 
     assert result.exit_code == 0, result.output
     target = Path("clips", "planned.mp4").resolve()
     assert target.read_bytes() == standin_mp4
     assert not Path("planned.mp4").exists() and not Path("clips.mp4").exists()
-    assert History.open_default().get(task_id).video_path == str(target)
+    assert history().get(task_id).video_path == str(target)
 
 
 def test_status_o_refuses_a_missing_directory_and_control_characters(
@@ -302,26 +296,14 @@ def test_status_o_refuses_a_missing_directory_and_control_characters(
 ):
     task_id = detach("-o", "planned.mp4")
 
-    refused(pippa("status", task_id, "-o", "missing/"), "missing does not exist")
-    refused(pippa("status", task_id, "-o", "x\x1b]0;pwned\x07.mp4"), "control characters")
-    refused(pippa("status", task_id, "-o", "-"), "-o - (stdout) is not supported")
+    refused(invoke("status", task_id, "-o", "missing/"), "missing does not exist")
+    refused(invoke("status", task_id, "-o", "x\x1b]0;pwned\x07.mp4"), "control characters")
+    refused(invoke("status", task_id, "-o", "-"), "-o - (stdout) is not supported")
     assert not Path("-.mp4").exists()
     assert not Path("missing").exists() and not Path("missing.mp4").exists()
 
 
 # --- --output-dir --------------------------------------------------------------------------
-
-
-def batch(source: Path | str, out_dir: str, *extra: str, input: str | None = None) -> Result:
-    return pippa(
-        "generate", "--from-file", str(source), "--output-dir", out_dir, "--no-enhance", *SMALL,
-        *extra, input=input,
-    )  # fmt: skip
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize("spelling", ["new", "new/", "deep/er/new", "~/new"])
@@ -479,7 +461,7 @@ def test_a_reordered_non_ascii_list_does_not_skip_the_wrong_clip(
 def test_the_single_clip_default_name_keeps_identity_too(modal_standin: ModalStandIn):
     names = []
     for prompt in (CJK, HEBREW):
-        result = pippa("generate", prompt, "--no-enhance", *SMALL)
+        result = invoke("generate", prompt, "--no-enhance", *SMALL)
         assert result.exit_code == 0, result.output
         names.append(Path(result.stdout.strip()).name)
 

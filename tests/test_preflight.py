@@ -12,25 +12,24 @@ import socket
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from pippa_cli import __version__
-from pippa_cli.cli.app import app
-from pippa_cli.history import History
+from pippa_cli.history import Job
+from tests.helpers import SMALL, history, invoke
 from tests.hub_server import HubServer
-from tests.modal_standin import WEIGHTS_COMMIT, ModalStandIn, cli_obj
+from tests.modal_standin import WEIGHTS_COMMIT, ModalStandIn
 
 PROMPT = "a red fox trotting through fresh snow"
-SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
 SHA = "a" * 40
 
 
 def generate(*args: str) -> Result:
-    return CliRunner().invoke(app, ["generate", PROMPT, "--no-enhance", *args], obj=cli_obj())
+    return invoke("generate", PROMPT, "--no-enhance", *args)
 
 
-def jobs() -> list:
-    return History.open_default().list()
+def jobs() -> list[Job]:
+    return history().list()
 
 
 def assert_nothing_spent(standin: ModalStandIn) -> None:
@@ -318,10 +317,8 @@ def test_a_batch_fetches_each_models_weights_once(modal_standin: ModalStandIn, t
     clips = tmp_path / "clips"
     clips.mkdir()
 
-    result = CliRunner().invoke(
-        app,
-        ["generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"],
-        obj=cli_obj(),
+    result = invoke(
+        "generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"
     )
 
     assert result.exit_code == 0, result.output
@@ -372,10 +369,8 @@ def test_each_revision_of_a_model_gets_its_weights(modal_standin: ModalStandIn, 
     clips = tmp_path / "clips"
     clips.mkdir()
 
-    result = CliRunner().invoke(
-        app,
-        ["generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"],
-        obj=cli_obj(),
+    result = invoke(
+        "generate", "--from-file", str(prompts), "--output-dir", str(clips), "--no-enhance"
     )
 
     assert result.exit_code == 0, result.output

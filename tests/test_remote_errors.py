@@ -13,16 +13,12 @@ from pathlib import Path
 import modal.exception
 import pytest
 from modal_proto import api_pb2
-from typer.testing import CliRunner
 
 from pippa_cli.backends.modal_backend import ModalBackend, ModalUnavailable
-from pippa_cli.cli.app import app
-from pippa_cli.history import History
 from pippa_cli.remote_errors import OUT_OF_MEMORY, RemoteFailure, from_exception
+from tests.helpers import SMALL, history, invoke
 from tests.modal_results import remote_raise, server_status
-from tests.modal_standin import ModalStandIn, Script, cli_obj
-
-SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
+from tests.modal_standin import ModalStandIn, Script
 
 
 def backend(standin: ModalStandIn) -> ModalBackend:
@@ -218,13 +214,10 @@ def test_only_modal_transport_errors_mean_unreachable(modal_standin: ModalStandI
 def test_status_wait_on_a_remote_oserror_fails_the_job_once(modal_standin: ModalStandIn):
     received = remote_raise(OSError("No space left on device"))
     modal_standin.script = Script(steps=2, outcome=received)
-    runner = CliRunner()
-    detached = runner.invoke(
-        app, ["generate", "a storm", "--no-enhance", "--detach", *SMALL], obj=cli_obj()
-    )
+    detached = invoke("generate", "a storm", "--no-enhance", "--detach", *SMALL)
     task_id = detached.stdout.strip()
 
-    result = runner.invoke(app, ["status", task_id, "--wait"], obj=cli_obj())
+    result = invoke("status", task_id, "--wait")
 
     assert result.exit_code == 1
     assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
@@ -232,7 +225,7 @@ def test_status_wait_on_a_remote_oserror_fails_the_job_once(modal_standin: Modal
     ]
     assert "the render failed on Modal: OSError: No space left on device" in result.stderr
     assert "could not reach Modal" not in result.stderr
-    job = History.open_default().get(task_id)
+    job = history().get(task_id)
     assert job.status == "failed"
     assert "OSError: No space left on device" in job.error
 
@@ -246,16 +239,9 @@ def test_debug_shows_the_remote_traceback(modal_standin: ModalStandIn):
     except ValueError as exc:
         failure = from_exception(exc)
     modal_standin.script = Script(steps=1, outcome=remote_raise(failure))
-    runner = CliRunner()
 
-    plain = runner.invoke(
-        app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL], obj=cli_obj()
-    )
-    debug = runner.invoke(
-        app,
-        ["generate", "a storm", "--no-enhance", "-o", "b.mp4", "--debug", *SMALL],
-        obj=cli_obj(),
-    )
+    plain = invoke("generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL)
+    debug = invoke("generate", "a storm", "--no-enhance", "-o", "b.mp4", "--debug", *SMALL)
 
     for result in (plain, debug):
         assert result.exit_code == 1
@@ -280,16 +266,13 @@ def test_trouble_asking_keeps_a_paid_job_running(modal_standin: ModalStandIn, er
     if error == "service":
         error = modal.exception.ServiceError("UNAVAILABLE")
     modal_standin.script = Script(steps=1, outcome=error)
-    runner = CliRunner()
 
-    result = runner.invoke(
-        app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL], obj=cli_obj()
-    )
+    result = invoke("generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL)
 
     assert result.exit_code == 1
     assert "keeps running on Modal" in result.stderr
     assert "pippa status" in result.stderr
-    [job] = History.open_default().list()
+    [job] = history().list()
     assert job.status == "running"
     assert job.remote_call_id
     assert modal_standin.cancelled == []
@@ -311,11 +294,8 @@ def test_a_slow_download_of_a_finished_clip_is_not_cut_short(
 
     modal_standin.on_get.append(slow_link)
     modal_standin.script = Script(steps=1)
-    runner = CliRunner()
 
-    result = runner.invoke(
-        app, ["generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL], obj=cli_obj()
-    )
+    result = invoke("generate", "a storm", "--no-enhance", "-o", "a.mp4", *SMALL)
 
     assert result.exit_code == 0, result.output
     assert Path("a.mp4").read_bytes() == standin_mp4

@@ -19,24 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from pippa_cli.cli.app import app
-from pippa_cli.history import History, new_job
+from pippa_cli.history import new_job
 from tests.fixtures_ltx import small_args
-from tests.modal_standin import ModalStandIn, Script, cli_obj
+from tests.helpers import TINY, child_env, history, invoke, sidecar
+from tests.modal_standin import ModalStandIn, Script
 
 PROMPT = "a lighthouse in a storm"
-SMALL_MODAL = ["--duration", "3", "--fps", "8", "--width", "64", "--height", "64", "--steps", "2"]
-REPO = Path(__file__).resolve().parent.parent
-
-
-def pippa(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args), obj=cli_obj())
-
-
-def history() -> History:
-    return History.open_default()
 
 
 def home() -> Path:
@@ -108,7 +97,6 @@ def fill(directory: Path, leave_bytes: int = 0) -> Path:
     return filler
 
 
-@pytest.mark.slow
 def test_full_disk_keeps_a_local_render_until_there_is_room(
     tiny_model: Path, tmpfs: Callable[..., Path]
 ):
@@ -116,7 +104,7 @@ def test_full_disk_keeps_a_local_render_until_there_is_room(
     filler = fill(out, leave_bytes=4096)  # the sidecar would fit; the clip does not
     target = out / "fox.mp4"
 
-    failed = pippa(
+    failed = invoke(
         "generate", "a red fox", "--no-enhance", *small_args(tiny_model), "-o", str(target)
     )
 
@@ -133,10 +121,10 @@ def test_full_disk_keeps_a_local_render_until_there_is_room(
     assert (job.status, job.stage, job.pid) == ("running", "unsaved", None)
     assert "No space left on device" in (job.error or "") and str(kept) in (job.error or "")
     # Listing the jobs does not take it for an orphan.
-    assert pippa("status", "--json").exit_code == 0
+    assert invoke("status", "--json").exit_code == 0
     assert history().get(job.task_id).status == "running"
 
-    still_full = pippa("status", job.task_id[:8], "--wait", "-o", str(target))
+    still_full = invoke("status", job.task_id[:8], "--wait", "-o", str(target))
 
     assert still_full.exit_code == 1
     assert "No space left on device" in still_full.stderr
@@ -146,12 +134,12 @@ def test_full_disk_keeps_a_local_render_until_there_is_room(
     assert history().get(job.task_id).stage == "unsaved"
 
     filler.unlink()
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(target))
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(target))
 
     assert saved.exit_code == 0, saved.output
     assert target.read_bytes() == rendered
-    sidecar = json.loads(target.with_suffix(".json").read_text())
-    assert (sidecar["status"], sidecar["video_bytes"]) == ("completed", len(rendered))
+    saved_sidecar = sidecar(target)
+    assert (saved_sidecar["status"], saved_sidecar["video_bytes"]) == ("completed", len(rendered))
     assert not kept.exists()
     done = history().get(job.task_id)
     assert (done.status, done.video_path, done.error) == ("completed", str(target), None)
@@ -165,7 +153,7 @@ def test_full_disk_keeps_a_modal_render_and_status_saves_it_to_the_planned_path(
     filler = fill(out, leave_bytes=len(modal_standin.mp4))
     target = out / "storm.mp4"
 
-    failed = pippa("generate", PROMPT, "--no-enhance", "-o", str(target), *SMALL_MODAL)
+    failed = invoke("generate", PROMPT, "--no-enhance", "-o", str(target), *TINY)
 
     assert failed.exit_code == 1, failed.output
     job = history().list()[0]
@@ -180,12 +168,12 @@ def test_full_disk_keeps_a_modal_render_and_status_saves_it_to_the_planned_path(
 
     filler.unlink()
     gets = modal_standin.gets
-    saved = pippa("status", job.task_id[:8])
+    saved = invoke("status", job.task_id[:8])
 
     assert saved.exit_code == 0, saved.output
     assert modal_standin.gets == gets  # saved from the kept copy, Modal was not asked
     assert target.read_bytes() == modal_standin.mp4
-    assert json.loads(target.with_suffix(".json").read_text())["status"] == "completed"
+    assert sidecar(target)["status"] == "completed"
     assert not kept.exists()
     assert history().get(job.task_id).status == "completed"
 
@@ -200,7 +188,7 @@ def test_when_nothing_can_keep_a_modal_render_modal_still_holds_it(
     fill(tmpfs(private_tempdir.name))  # ENOSPC
     target = out / "storm.mp4"
 
-    failed = pippa("generate", PROMPT, "--no-enhance", "-o", str(target), *SMALL_MODAL)
+    failed = invoke("generate", PROMPT, "--no-enhance", "-o", str(target), *TINY)
 
     assert failed.exit_code == 1, failed.output
     job = history().list()[0]
@@ -211,7 +199,7 @@ def test_when_nothing_can_keep_a_modal_render_modal_still_holds_it(
     assert (job.status, job.stage, job.pid) == ("running", "unsaved", None)
 
     filler.unlink()
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(target))
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(target))
 
     assert saved.exit_code == 0, saved.output
     assert target.read_bytes() == modal_standin.mp4
@@ -221,7 +209,6 @@ def test_when_nothing_can_keep_a_modal_render_modal_still_holds_it(
 # --- errors any user can meet ---------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_local_render_outlives_its_output_directory(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -239,7 +226,7 @@ def test_a_local_render_outlives_its_output_directory(
     monkeypatch.setattr(LocalBackend, "render", render_then_tidy)
     target = out / "fox.mp4"
 
-    failed = pippa(
+    failed = invoke(
         "generate", "a red fox", "--no-enhance", *small_args(tiny_model), "-o", str(target)
     )
 
@@ -252,7 +239,7 @@ def test_a_local_render_outlives_its_output_directory(
     assert (job.status, job.stage, job.pid) == ("running", "unsaved", None)
 
     elsewhere = tmp_path / "elsewhere.mp4"
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(elsewhere))
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(elsewhere))
 
     assert saved.exit_code == 0, saved.output
     assert elsewhere.read_bytes()[4:8] == b"ftyp"
@@ -289,13 +276,8 @@ def test_a_file_size_limit_leaves_the_render_on_modal(modal_standin: ModalStandI
     out = tmp_path / "out"
     out.mkdir()
     target = out / "storm.mp4"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        "STANDIN_MP4": str(mp4_file),
-        "FSIZE_LIMIT": str(limit),
-    }
-    args = ["generate", PROMPT, "--no-enhance", "-o", str(target), *SMALL_MODAL]
+    env = child_env(STANDIN_MP4=str(mp4_file), FSIZE_LIMIT=str(limit))
+    args = ["generate", PROMPT, "--no-enhance", "-o", str(target), *TINY]
 
     child = subprocess.run(
         [sys.executable, "-c", _EFBIG_CHILD, *args],
@@ -320,11 +302,11 @@ def test_a_file_size_limit_leaves_the_render_on_modal(modal_standin: ModalStandI
     # Without the limit, the render is fetched from Modal, which still holds it.
     modal_standin.mp4 = big
     modal_standin.add_call(job.remote_call_id, Script(steps=0))
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(target))
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(target))
 
     assert saved.exit_code == 0, saved.output
     assert target.read_bytes() == big
-    assert json.loads(target.with_suffix(".json").read_text())["video_bytes"] == len(big)
+    assert sidecar(target)["video_bytes"] == len(big)
     assert history().get(job.task_id).status == "completed"
 
 
@@ -385,14 +367,13 @@ def test_a_waiting_render_whose_copy_is_gone_ends_failed(tmp_path: Path):
     job.status, job.stage, job.pid = "running", "unsaved", None
     job.error = "could not save the video to fox.mp4: No space left on device"
     history().add(job)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
 
     # A child process: were the job never to end, the wait would hang this test.
     waited = subprocess.run(
         [sys.executable, "-m", "pippa_cli", "status", job.task_id[:8], "--wait"],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env(),
         timeout=120,
         check=False,
     )
@@ -408,7 +389,7 @@ def test_a_waiting_render_whose_copy_is_gone_ends_failed(tmp_path: Path):
     kept_path(other.task_id).parent.mkdir(parents=True, exist_ok=True)
     kept_path(other.task_id).write_bytes(noise_mp4(16))
 
-    listed = pippa("status", "--json")
+    listed = invoke("status", "--json")
 
     assert listed.exit_code == 0
     assert history().get(other.task_id).status == "running"
@@ -575,12 +556,11 @@ def test_batch_rerun_renders_damaged_clips_again_and_skips_a_whole_one(
     clips = tmp_path / "clips"
     clips.mkdir()
     run = ["generate", "--from-file", str(source), "--output-dir", str(clips), "--no-enhance"]
-    assert pippa(*run, *SMALL_MODAL).exit_code == 0
+    assert invoke(*run, *TINY).exit_code == 0
     names = ["001-a-red-fox", "002-a-blue-whale", "003-a-green-frog", "004-a-grey-owl"]
     clip = {name: clips / f"{name}.mp4" for name in names}
     for path in clip.values():
-        sidecar = json.loads(path.with_suffix(".json").read_text())
-        assert sidecar["video_bytes"] == len(modal_standin.mp4)
+        assert sidecar(path)["video_bytes"] == len(modal_standin.mp4)
     # Each sidecar still says completed, but the clips are not what it recorded.
     clip[names[1]].write_bytes(modal_standin.mp4[: len(modal_standin.mp4) // 2])  # cut short
     clip[names[2]].write_bytes(b"\x00garbage" * 64)
@@ -589,7 +569,7 @@ def test_batch_rerun_renders_damaged_clips_again_and_skips_a_whole_one(
     clip[names[3]].write_bytes(other)
     assert [is_complete(path) for path in clip.values()] == [True, False, False, False]
 
-    again = pippa(*run, "--json", *SMALL_MODAL)
+    again = invoke(*run, "--json", *TINY)
 
     assert again.exit_code == 0, again.output
     statuses = {o["line"]: o["status"] for o in map(json.loads, again.stdout.splitlines())}
@@ -629,11 +609,11 @@ def test_a_disk_that_fills_during_the_render_under_the_history_loses_nothing(
         return data
 
     monkeypatch.setattr(cls, method, render_then_fill)
-    options = small_args(tiny_model) if backend == "local" else ["--no-enhance", *SMALL_MODAL]
+    options = small_args(tiny_model) if backend == "local" else ["--no-enhance", *TINY]
     if backend == "local":
         options = ["--no-enhance", *options]
 
-    result = pippa("generate", PROMPT, "-o", str(disk / "clip.mp4"), *options)
+    result = invoke("generate", PROMPT, "-o", str(disk / "clip.mp4"), *options)
 
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -645,7 +625,7 @@ def test_a_disk_that_fills_during_the_render_under_the_history_loses_nothing(
         assert any(p.name == f"{job.task_id}.mp4" for p in private_tempdir.rglob("*.mp4"))
 
     (disk / "filler").unlink()
-    saved = pippa("status", job.task_id[:8], "--wait", "-o", str(disk / "later.mp4"))
+    saved = invoke("status", job.task_id[:8], "--wait", "-o", str(disk / "later.mp4"))
 
     assert saved.exit_code == 0, saved.output
     assert history().get(job.task_id).status == "completed"
@@ -670,7 +650,7 @@ def test_a_modal_call_the_history_cannot_record_is_cancelled(
 
     monkeypatch.setattr(ModalBackend, "spawn", spawn_then_fill)
 
-    result = pippa("generate", PROMPT, "--no-enhance", "-o", str(disk / "c.mp4"), *SMALL_MODAL)
+    result = invoke("generate", PROMPT, "--no-enhance", "-o", str(disk / "c.mp4"), *TINY)
 
     assert result.exit_code == 1, result.stderr
     assert "could not be recorded, so it was cancelled" in result.stderr, result.stderr
@@ -689,7 +669,7 @@ def test_a_batch_on_a_full_disk_says_so_and_its_rerun_saves_instead_of_rendering
     source.write_text("a fox\nan owl\na cat\n")
     command = ["generate", "--from-file", str(source), "--output-dir", str(disk), "--no-enhance"]
 
-    first = pippa(*command, *SMALL_MODAL)
+    first = invoke(*command, *TINY)
 
     assert first.exit_code == 1
     assert "No space left on device" in first.stderr
@@ -699,7 +679,7 @@ def test_a_batch_on_a_full_disk_says_so_and_its_rerun_saves_instead_of_rendering
     assert spawned == 3
 
     (disk / "filler").unlink()
-    second = pippa(*command, *SMALL_MODAL)
+    second = invoke(*command, *TINY)
 
     assert second.exit_code == 0, second.output
     assert len(modal_standin.spawns) == spawned  # nothing rendered (or paid for) twice

@@ -15,19 +15,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from pippa_cli.cli.app import app
 from pippa_cli.install_hint import local_extra_command, local_extra_hint
+from tests.helpers import invoke
 
 PROMPT = "a red fox in the snow"
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 # --- --detach with the local backend: refused, nothing created -----------------------------

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,10 @@ import pytest
 from pippa_cli.history import History, new_job
 from tests.fixtures_ltx import small_args
 from tests.groq_server import GroqServer, completion_response
+from tests.helpers import wait_for
 from tests.modal_standin import pippa_process
 
 TERMINATIONS = [signal.SIGTERM, signal.SIGHUP]
-
-
-def _wait(predicate, proc: subprocess.Popen, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"pippa ended before {what}: {proc.communicate()}")
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"never saw {what}")
 
 
 def _signal_when(
@@ -40,7 +28,7 @@ def _signal_when(
 ) -> tuple[str, str]:
     """Send `signum` once `predicate` holds; pippa's stdout and stderr after it ended."""
     try:
-        _wait(predicate, proc, what, timeout)
+        wait_for(predicate, what, timeout, proc=proc)
         proc.send_signal(signum)
         return proc.communicate(timeout=60)
     finally:

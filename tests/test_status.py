@@ -10,17 +10,15 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import modal.exception
 import pytest
-from typer.testing import CliRunner
 
-from pippa_cli.cli.app import app
-from pippa_cli.history import History, Job, new_job
+from pippa_cli.history import Job
+from tests.helpers import SMALL, Watched, add_job, dead_pid, history, invoke, sidecar
 from tests.modal_results import remote_raise
-from tests.modal_standin import ModalStandIn, Script, cli_obj
+from tests.modal_standin import ModalStandIn, Script
 
 SEED_SCHEMA = (
     "task_id",
@@ -31,34 +29,6 @@ SEED_SCHEMA = (
     "enhanced_prompt",
     "created_at",
 )
-SMALL = ["--duration", "3", "--fps", "8", "--width", "256", "--height", "160", "--steps", "4"]
-
-
-def pippa(*args: str):
-    return CliRunner().invoke(app, list(args), obj=cli_obj())
-
-
-def history() -> History:
-    return History.open_default()
-
-
-def add_job(task_id: str, status: str, prompt: str, created_at: str, **fields) -> Job:
-    """A history row as another pippa process would have written it."""
-    job = new_job(prompt, fields.pop("backend", "modal"))
-    job.task_id = task_id
-    job.status = status
-    job.created_at = created_at
-    for name, value in fields.items():
-        setattr(job, name, value)
-    history().add(job)
-    return job
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def fields(stdout: str) -> dict[str, str]:
@@ -71,33 +41,32 @@ def fields(stdout: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def three_jobs(monkeypatch: pytest.MonkeyPatch) -> list[Job]:
-    monkeypatch.setenv("COLUMNS", "200")  # rich lays the table out for a wide terminal
+def three_jobs() -> list[Job]:
     return [
         add_job(
-            "11111111-aaaa-4000-8000-000000000001",
-            "completed",
             "a red fox in snow",
-            "2025-01-01T10:00:00+00:00",
+            "completed",
+            task_id="11111111-aaaa-4000-8000-000000000001",
+            created_at="2025-01-01T10:00:00+00:00",
             progress=100,
             video_path="/videos/fox.mp4",
             output_path="/videos/fox.mp4",
             enhanced_prompt="A red fox trots through deep snow at dawn.",
         ),
         add_job(
-            "22222222-bbbb-4000-8000-000000000002",
-            "failed",
             "a storm over the sea",
-            "2025-01-01T11:00:00+00:00",
+            "failed",
+            task_id="22222222-bbbb-4000-8000-000000000002",
+            created_at="2025-01-01T11:00:00+00:00",
             progress=40,
             error="the render failed on Modal: boom",
             output_path="/videos/storm.mp4",
         ),
         add_job(
-            "33333333-cccc-4000-8000-000000000003",
-            "completed",
             "a cat on a piano",
-            "2025-01-01T12:00:00+00:00",
+            "completed",
+            task_id="33333333-cccc-4000-8000-000000000003",
+            created_at="2025-01-01T12:00:00+00:00",
             progress=100,
             video_path="/videos/cat.mp4",
         ),
@@ -114,7 +83,7 @@ def table_rows(stdout: str) -> list[list[str]]:
 
 
 def test_table_lists_jobs_newest_first(three_jobs: list[Job]):
-    result = pippa("status")
+    result = invoke("status")
 
     assert result.exit_code == 0, result.output
     rows = table_rows(result.stdout)
@@ -128,21 +97,21 @@ def test_table_lists_jobs_newest_first(three_jobs: list[Job]):
 
 
 def test_limit(three_jobs: list[Job]):
-    result = pippa("status", "--limit", "2")
+    result = invoke("status", "--limit", "2")
 
     assert result.exit_code == 0, result.output
     assert [row[0] for row in table_rows(result.stdout)] == ["33333333", "22222222"]
 
 
 def test_status_filter(three_jobs: list[Job]):
-    result = pippa("status", "--status", "completed")
+    result = invoke("status", "--status", "completed")
 
     assert result.exit_code == 0, result.output
     assert [row[0] for row in table_rows(result.stdout)] == ["33333333", "11111111"]
 
 
 def test_unknown_status_filter_is_a_usage_error(three_jobs: list[Job]):
-    result = pippa("status", "--status", "done")
+    result = invoke("status", "--status", "done")
 
     assert result.exit_code == 2
     assert "Error: unknown status 'done'" in result.stderr
@@ -151,7 +120,7 @@ def test_unknown_status_filter_is_a_usage_error(three_jobs: list[Job]):
 
 
 def test_json_lines_follow_the_seed_schema(three_jobs: list[Job]):
-    result = pippa("status", "--json")
+    result = invoke("status", "--json")
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -174,7 +143,7 @@ def test_json_lines_follow_the_seed_schema(three_jobs: list[Job]):
 
 
 def test_json_with_filter_and_limit(three_jobs: list[Job]):
-    result = pippa("status", "--json", "--status", "completed", "--limit", "1")
+    result = invoke("status", "--json", "--status", "completed", "--limit", "1")
 
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["task_id"] for line in result.stdout.splitlines()] == [
@@ -183,16 +152,16 @@ def test_json_with_filter_and_limit(three_jobs: list[Job]):
 
 
 def test_empty_history():
-    result = pippa("status")
+    result = invoke("status")
 
     assert result.exit_code == 0
     assert result.stdout == ""
     assert "No jobs yet" in result.stderr
-    assert pippa("status", "--json").stdout == ""
+    assert invoke("status", "--json").stdout == ""
 
 
 def test_wait_without_an_id_is_a_usage_error():
-    result = pippa("status", "--wait")
+    result = invoke("status", "--wait")
 
     assert result.exit_code == 2
     assert "--wait and --output need a task id" in result.stderr
@@ -205,7 +174,7 @@ def test_wait_without_an_id_is_a_usage_error():
     "prefix", ["2", "2222", "22222222-BBBB", "22222222-bbbb-4000-8000-000000000002"]
 )
 def test_any_unique_prefix_finds_the_job(three_jobs: list[Job], prefix: str):
-    result = pippa("status", prefix)
+    result = invoke("status", prefix)
 
     assert result.exit_code == 0, result.output
     shown = fields(result.stdout)
@@ -217,7 +186,7 @@ def test_any_unique_prefix_finds_the_job(three_jobs: list[Job], prefix: str):
 
 
 def test_one_job_as_json(three_jobs: list[Job]):
-    result = pippa("status", "1111", "--json")
+    result = invoke("status", "1111", "--json")
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -227,9 +196,14 @@ def test_one_job_as_json(three_jobs: list[Job]):
 
 
 def test_ambiguous_prefix_names_the_candidates(three_jobs: list[Job]):
-    add_job("3333aaaa-dddd-4000-8000-000000000004", "completed", "x", "2025-01-02T00:00:00+00:00")
+    add_job(
+        "x",
+        "completed",
+        task_id="3333aaaa-dddd-4000-8000-000000000004",
+        created_at="2025-01-02T00:00:00+00:00",
+    )
 
-    result = pippa("status", "3333")
+    result = invoke("status", "3333")
 
     assert result.exit_code == 2
     assert "ambiguous" in result.stderr
@@ -238,7 +212,7 @@ def test_ambiguous_prefix_names_the_candidates(three_jobs: list[Job]):
 
 
 def test_unknown_id(three_jobs: list[Job]):
-    result = pippa("status", "999")
+    result = invoke("status", "999")
 
     assert result.exit_code == 2
     assert "Error: no job with id 999" in result.stderr
@@ -248,7 +222,7 @@ def test_unknown_id(three_jobs: list[Job]):
 
 
 def detach(*args: str) -> Job:
-    result = pippa("generate", "a storm at sea", "--no-enhance", "--detach", *SMALL, *args)
+    result = invoke("generate", "a storm at sea", "--no-enhance", "--detach", *SMALL, *args)
     assert result.exit_code == 0, result.output
     return history().get(result.stdout.strip())
 
@@ -261,21 +235,21 @@ def test_status_follows_a_detached_job_to_its_video(
     planned = Path("storm.mp4").resolve()
 
     # get #0: the container is starting; nothing published yet.
-    first = pippa("status", job.task_id[:8])
+    first = invoke("status", job.task_id[:8])
     assert first.exit_code == 0, first.output
     assert fields(first.stdout)["stage"] == "queued"
     assert history().get(job.task_id).progress == 5
     # get #1 and #2: the container publishes denoising progress in the Dict.
-    second = pippa("status", job.task_id[:8])
+    second = invoke("status", job.task_id[:8])
     now = history().get(job.task_id)
     assert (now.status, now.stage, now.progress) == ("running", "denoising", 48)
     assert fields(second.stdout)["progress"] == "48%"
-    pippa("status", job.task_id[:8])
+    invoke("status", job.task_id[:8])
     assert history().get(job.task_id).progress == 92
     assert modal_standin.progress.reads == [job.remote_call_id] * 3
     assert not planned.exists()
     # get #3: the result; `pippa status` saves it where generate planned to.
-    done = pippa("status", job.task_id[:8])
+    done = invoke("status", job.task_id[:8])
     assert done.exit_code == 0, done.output
     assert planned.read_bytes() == standin_mp4
     finished = history().get(job.task_id)
@@ -283,10 +257,10 @@ def test_status_follows_a_detached_job_to_its_video(
     assert finished.progress == 100
     assert finished.video_path == str(planned)
     assert fields(done.stdout)["video_path"] == str(planned)
-    assert json.loads(planned.with_suffix(".json").read_text())["status"] == "completed"
+    assert sidecar(planned)["status"] == "completed"
     # Later looks do not ask Modal again.
     gets = modal_standin.gets
-    assert pippa("status", job.task_id[:8]).exit_code == 0
+    assert invoke("status", job.task_id[:8]).exit_code == 0
     assert modal_standin.gets == gets
     assert modal_standin.cancelled == []
 
@@ -294,9 +268,9 @@ def test_status_follows_a_detached_job_to_its_video(
 def test_status_output_option_saves_elsewhere(modal_standin: ModalStandIn, standin_mp4: bytes):
     modal_standin.script = Script(steps=0)
     job = detach("-o", "planned.mp4")
-    assert pippa("status", job.task_id).exit_code == 0  # get #0: still queued
+    assert invoke("status", job.task_id).exit_code == 0  # get #0: still queued
 
-    result = pippa("status", job.task_id, "-o", "elsewhere.mp4")
+    result = invoke("status", job.task_id, "-o", "elsewhere.mp4")
 
     assert result.exit_code == 0, result.output
     target = Path("elsewhere.mp4").resolve()
@@ -309,7 +283,7 @@ def test_status_wait_follows_and_saves(modal_standin: ModalStandIn, standin_mp4:
     modal_standin.script = Script(steps=4)
     job = detach()
 
-    result = pippa("status", job.task_id[:8], "--wait", "-o", "storm.mp4")
+    result = invoke("status", job.task_id[:8], "--wait", "-o", "storm.mp4")
 
     assert result.exit_code == 0, result.output
     target = Path("storm.mp4").resolve()
@@ -326,7 +300,7 @@ def test_status_wait_refuses_to_overwrite(modal_standin: ModalStandIn):
     job = detach()
     Path("storm.mp4").write_bytes(b"mine")
 
-    result = pippa("status", job.task_id, "--wait", "-o", "storm.mp4")
+    result = invoke("status", job.task_id, "--wait", "-o", "storm.mp4")
 
     assert result.exit_code == 2
     assert "already exists" in result.stderr
@@ -337,9 +311,9 @@ def test_status_wait_refuses_to_overwrite(modal_standin: ModalStandIn):
 def test_expired_result_fails_the_job(modal_standin: ModalStandIn):
     modal_standin.script = Script(steps=0, outcome=modal.exception.OutputExpiredError())
     job = detach()
-    pippa("status", job.task_id)  # get #0: pending
+    invoke("status", job.task_id)  # get #0: pending
 
-    result = pippa("status", job.task_id)
+    result = invoke("status", job.task_id)
 
     assert result.exit_code == 0, result.output
     failed = history().get(job.task_id)
@@ -353,9 +327,9 @@ def test_expired_result_fails_the_job(modal_standin: ModalStandIn):
 def test_expired_result_with_wait_exits_1(modal_standin: ModalStandIn):
     modal_standin.script = Script(steps=0, outcome=modal.exception.OutputExpiredError())
     job = detach()
-    pippa("status", job.task_id)
+    invoke("status", job.task_id)
 
-    result = pippa("status", job.task_id, "--wait")
+    result = invoke("status", job.task_id, "--wait")
 
     assert result.exit_code == 1
     assert history().get(job.task_id).error.startswith("expired")
@@ -372,9 +346,9 @@ def test_expired_result_with_wait_exits_1(modal_standin: ModalStandIn):
 def test_remote_failure_fails_the_job(modal_standin: ModalStandIn, error: Exception, message: str):
     modal_standin.script = Script(steps=0, outcome=error)
     job = detach()
-    pippa("status", job.task_id)
+    invoke("status", job.task_id)
 
-    result = pippa("status", job.task_id)
+    result = invoke("status", job.task_id)
 
     assert result.exit_code == 0, result.output
     failed = history().get(job.task_id)
@@ -387,12 +361,12 @@ def test_remote_failure_while_waiting(modal_standin: ModalStandIn):
     modal_standin.script = Script(steps=2, outcome=modal.exception.RemoteError("segfault"))
     job = detach()
 
-    result = pippa("status", job.task_id, "--wait")
+    result = invoke("status", job.task_id, "--wait")
 
     assert result.exit_code == 1
     assert "Error: the render failed on Modal: segfault" in result.stderr
     assert not Path(job.output_path).exists()
-    shown = pippa("status", job.task_id)
+    shown = invoke("status", job.task_id)
     failed = history().get(job.task_id)
     assert failed.status == "failed"
     assert "segfault" in failed.error
@@ -403,7 +377,7 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(modal_standin: ModalStandIn
     modal_standin.script = Script(steps=5, interrupt_at=2)
     job = detach()
 
-    result = pippa("status", job.task_id[:8], "--wait")
+    result = invoke("status", job.task_id[:8], "--wait")
 
     assert result.exit_code == 130
     assert "keeps running on Modal" in result.stderr
@@ -417,9 +391,9 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(modal_standin: ModalStandIn
 def test_an_offline_status_check_does_not_fail_the_job(modal_standin: ModalStandIn):
     modal_standin.script = Script(steps=0, outcome=modal.exception.ConnectionError("offline"))
     job = detach()
-    pippa("status", job.task_id)  # get #0: pending
+    invoke("status", job.task_id)  # get #0: pending
 
-    pippa("status", job.task_id)  # get #1: Modal cannot be reached
+    invoke("status", job.task_id)  # get #1: Modal cannot be reached
 
     assert history().get(job.task_id).status == "running"
 
@@ -430,7 +404,7 @@ def test_an_offline_status_check_does_not_fail_the_job(modal_standin: ModalStand
 def test_cancel_a_running_modal_job(modal_standin: ModalStandIn):
     job = detach()
 
-    result = pippa("cancel", job.task_id[:6])
+    result = invoke("cancel", job.task_id[:6])
 
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{job.task_id}\n"
@@ -442,7 +416,7 @@ def test_cancel_a_running_modal_job(modal_standin: ModalStandIn):
 
 
 def test_cancel_a_completed_job_is_refused(three_jobs: list[Job], modal_standin: ModalStandIn):
-    result = pippa("cancel", "1111")
+    result = invoke("cancel", "1111")
 
     assert result.exit_code == 1
     assert "already completed" in result.stderr
@@ -452,15 +426,15 @@ def test_cancel_a_completed_job_is_refused(three_jobs: list[Job], modal_standin:
 
 def test_cancel_an_orphaned_local_job_is_refused():
     job = add_job(
-        "44444444-eeee-4000-8000-000000000004",
-        "running",
         "a lighthouse",
-        "2025-01-01T00:00:00+00:00",
+        "running",
+        task_id="44444444-eeee-4000-8000-000000000004",
+        created_at="2025-01-01T00:00:00+00:00",
         backend="local",
     )
     history().update(job.task_id, pid=dead_pid(), host=socket.gethostname())
 
-    result = pippa("cancel", "4444")
+    result = invoke("cancel", "4444")
 
     assert result.exit_code == 1
     assert "already failed" in result.stderr
@@ -470,21 +444,18 @@ def test_cancel_an_orphaned_local_job_is_refused():
 
 
 @pytest.mark.parametrize("status", ["running", "queued"])
-def test_local_job_with_a_dead_process_shows_as_interrupted(
-    status: str, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setenv("COLUMNS", "200")
+def test_local_job_with_a_dead_process_shows_as_interrupted(status: str):
     job = add_job(
-        "55555555-ffff-4000-8000-000000000005",
-        status,
         "a lighthouse in fog",
-        "2025-01-01T00:00:00+00:00",
+        status,
+        task_id="55555555-ffff-4000-8000-000000000005",
+        created_at="2025-01-01T00:00:00+00:00",
         backend="local",
         pid=dead_pid(),
         host=socket.gethostname(),
     )
 
-    listing = pippa("status")
+    listing = invoke("status")
 
     assert listing.exit_code == 0, listing.output
     row = " ".join(table_rows(listing.stdout)[0])
@@ -494,23 +465,23 @@ def test_local_job_with_a_dead_process_shows_as_interrupted(
     assert failed.status == "failed"
     assert failed.error.startswith("interrupted")
     assert failed.completed_at
-    shown = fields(pippa("status", "5555").stdout)
+    shown = fields(invoke("status", "5555").stdout)
     assert shown["status"] == "failed"
     assert shown["error"].startswith("interrupted")
 
 
 def test_local_job_shown_by_id_is_marked_too():
     job = add_job(
-        "66666666-aaaa-4000-8000-000000000006",
-        "running",
         "waves",
-        "2025-01-01T00:00:00+00:00",
+        "running",
+        task_id="66666666-aaaa-4000-8000-000000000006",
+        created_at="2025-01-01T00:00:00+00:00",
         backend="local",
         pid=dead_pid(),
         host=socket.gethostname(),
     )
 
-    result = pippa("status", "6666", "--json")
+    result = invoke("status", "6666", "--json")
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -521,16 +492,16 @@ def test_local_job_shown_by_id_is_marked_too():
 
 def test_modal_job_that_never_reached_modal(modal_standin: ModalStandIn):
     job = add_job(
-        "77777777-bbbb-4000-8000-000000000007",
-        "queued",
         "a storm",
-        "2025-01-01T00:00:00+00:00",
+        "queued",
+        task_id="77777777-bbbb-4000-8000-000000000007",
+        created_at="2025-01-01T00:00:00+00:00",
         backend="modal",
         pid=dead_pid(),
         host=socket.gethostname(),
     )
 
-    result = pippa("status", "7777")
+    result = invoke("status", "7777")
 
     assert result.exit_code == 0, result.output
     failed = history().get(job.task_id)
@@ -542,16 +513,16 @@ def test_modal_job_that_never_reached_modal(modal_standin: ModalStandIn):
 
 def test_job_on_another_host_is_left_alone():
     job = add_job(
-        "88888888-cccc-4000-8000-000000000008",
-        "running",
         "another host",
-        "2025-01-01T00:00:00+00:00",
+        "running",
+        task_id="88888888-cccc-4000-8000-000000000008",
+        created_at="2025-01-01T00:00:00+00:00",
         backend="local",
         pid=dead_pid(),
         host="some-other-machine",
     )
 
-    result = pippa("status", "--json")
+    result = invoke("status", "--json")
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "running"
@@ -563,46 +534,54 @@ def test_job_of_a_live_pippa_process_is_left_alone():
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "pippa"])
     try:
         job = add_job(
-            "99999999-dddd-4000-8000-000000000009",
-            "running",
             "still rendering",
-            "2025-01-01T00:00:00+00:00",
+            "running",
+            task_id="99999999-dddd-4000-8000-000000000009",
+            created_at="2025-01-01T00:00:00+00:00",
             backend="local",
             pid=live.pid,
             host=socket.gethostname(),
         )
 
-        assert fields(pippa("status", "9999").stdout)["status"] == "running"
-        assert json.loads(pippa("status", "--json").stdout)["status"] == "running"
+        assert fields(invoke("status", "9999").stdout)["status"] == "running"
+        assert json.loads(invoke("status", "--json").stdout)["status"] == "running"
         assert history().get(job.task_id).status == "running"
     finally:
         live.kill()
         live.wait()
 
 
+def status_wait(prefix: str) -> Watched:
+    """`pippa status PREFIX --wait` in a child process; the test acts once it says
+    "Denoising..." on stderr: it is watching the owner's row."""
+    return Watched([sys.executable, "-m", "pippa_cli", "status", prefix, "--wait"])
+
+
 def test_wait_on_a_local_job_notices_its_process_dying():
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "pippa"])
     try:
         job = add_job(
-            "aaaaaaaa-eeee-4000-8000-00000000000a",
-            "running",
             "a slow render",
-            "2025-01-01T00:00:00+00:00",
+            "running",
+            task_id="aaaaaaaa-eeee-4000-8000-00000000000a",
+            created_at="2025-01-01T00:00:00+00:00",
             backend="local",
             stage="denoising",
             progress=48,
             pid=live.pid,
             host=socket.gethostname(),
         )
-        threading.Timer(0.3, live.kill).start()
+        with status_wait("aaaa") as waiting:
+            waiting.wait_for_stderr("Denoising")
+            live.kill()
 
-        result = pippa("status", "aaaa", "--wait")
+            stdout, stderr = waiting.finish()
     finally:
         live.kill()
         live.wait()
 
-    assert result.exit_code == 1
-    shown = fields(result.stdout)
+    assert waiting.proc.returncode == 1, stderr
+    shown = fields(stdout)
     assert shown["status"] == "failed"
     assert shown["error"].startswith("interrupted")
     assert history().get(job.task_id).status == "failed"
@@ -612,23 +591,23 @@ def test_wait_on_a_local_job_follows_it_to_the_end():
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "pippa"])
     try:
         job = add_job(
-            "bbbbbbbb-eeee-4000-8000-00000000000b",
-            "running",
             "a quick render",
-            "2025-01-01T00:00:00+00:00",
+            "running",
+            task_id="bbbbbbbb-eeee-4000-8000-00000000000b",
+            created_at="2025-01-01T00:00:00+00:00",
             backend="local",
+            stage="denoising",
             pid=live.pid,
             host=socket.gethostname(),
         )
-
-        def finish() -> None:
+        with status_wait("bbbb") as waiting:
+            waiting.wait_for_stderr("Denoising")
             history().finish(job.task_id, "completed", progress=100, video_path="/v/quick.mp4")
 
-        threading.Timer(0.3, finish).start()
-        result = pippa("status", "bbbb", "--wait")
+            stdout, stderr = waiting.finish()
     finally:
         live.kill()
         live.wait()
 
-    assert result.exit_code == 0, result.output
-    assert fields(result.stdout)["video_path"] == "/v/quick.mp4"
+    assert waiting.proc.returncode == 0, stderr
+    assert fields(stdout)["video_path"] == "/v/quick.mp4"

@@ -17,14 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from pippa_cli.cli.app import app
 from pippa_cli.enhance import MAX_ANSWER_CHARS, clean_llm_output
 from pippa_cli.history import History
 from pippa_cli.text import json_dumps, strip_controls, visible
 from tests.groq_server import FAKE_KEY, GroqServer, completion_response, status_response
-from tests.modal_standin import cli_obj
+from tests.helpers import invoke, run_pippa, wait_for
 
 # Control sequences an answer may carry: what each would do to a terminal.
 HOSTILE = {
@@ -53,20 +51,6 @@ RAW = re.compile(
 )
 
 
-def run(*args: str, input: str | bytes | None = None):
-    return CliRunner().invoke(app, list(args), input=input, obj=cli_obj())
-
-
-def process(*args: bytes | str, input: bytes = b"", timeout: float = 60):
-    return subprocess.run(
-        [sys.executable, "-m", "pippa_cli", *args],
-        input=input,
-        capture_output=True,
-        timeout=timeout,
-        env=os.environ.copy(),
-    )
-
-
 # --- control sequences ------------------------------------------------------------------
 
 
@@ -76,8 +60,8 @@ def test_enhanced_prompt_is_cleaned_of_every_control_and_bidi_character(
 ):
     groq.answer(f"A red fox{sequence} trots through fresh snow at dawn.{sequence}")
 
-    result = run("enhance", "a red fox")
-    as_json = run("enhance", "a red fox", "--json")
+    result = invoke("enhance", "a red fox")
+    as_json = invoke("enhance", "a red fox", "--json")
 
     assert result.exit_code == 0, result.output
     assert not RAW.search(result.stdout)
@@ -94,7 +78,7 @@ def test_foreign_text_reaches_neither_terminal_nor_history_raw(
     """An answer full of sequences renders (on the Modal stand-in); the history, `status`
     ID, the status list (piped and --json) show and store no raw control character."""
     groq.answer("".join(HOSTILE.values()) + "A red fox trots through snow." + HOSTILE["c1-osc"])
-    result = run("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"), "--json")
+    result = invoke("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"), "--json")
     assert result.exit_code == 0, result.output
     job = json.loads(result.stdout)
     stored = History.open_default().get(job["task_id"])
@@ -104,7 +88,7 @@ def test_foreign_text_reaches_neither_terminal_nor_history_raw(
     sidecar = (tmp_path / "fox.json").read_text("utf-8")
     assert not RAW.search(sidecar)
     for args in (["status", job["task_id"][:8]], ["status"], ["status", "--json"]):
-        shown = run(*args)
+        shown = invoke(*args)
         assert shown.exit_code == 0, shown.output
         assert not RAW.search(shown.stdout), args
 
@@ -120,14 +104,14 @@ def test_remote_error_with_control_sequences_is_shown_escaped(
     message = "CUDA \x1b]0;pwned\x07error\x1b[2J \u202egnp.exe\x9b31m"
     modal_standin.script = Script(steps=1, outcome=remote_raise(RuntimeError(message)))
 
-    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
+    result = invoke("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
 
     assert result.exit_code == 1
     assert not RAW.search(result.stderr)
     assert "\\x1b]0;pwned\\x07error" in result.stderr  # shown, not acted on
     assert "\\u202egnp.exe" in result.stderr
     for args in (["status"], ["status", "--json"]):
-        assert not RAW.search(run(*args).stdout)
+        assert not RAW.search(invoke(*args).stdout)
 
 
 def test_visible_and_json_dumps_leave_nothing_a_terminal_acts_on():
@@ -158,8 +142,8 @@ def test_an_answer_quoting_a_key_never_shows_or_stores_it(
     secret = echo.split()[-1].split("=")[-1]
     groq.answer(f"A red fox trots through snow. {echo}")
 
-    shown = run("enhance", "a red fox", "--json")
-    made = run("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"))
+    shown = invoke("enhance", "a red fox", "--json")
+    made = invoke("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"))
 
     assert shown.exit_code == 0 and made.exit_code == 0, made.output
     assert secret not in shown.output and "[redacted]" in shown.stdout
@@ -183,7 +167,7 @@ def test_doctor_never_echoes_a_key_from_an_error_body(
         lambda _request: Response(body, status=418, content_type="application/json")
     )
 
-    result = run("doctor", "--json")
+    result = invoke("doctor", "--json")
 
     assert FAKE_KEY[:8] not in result.output
     assert "[redacted]" in result.output
@@ -194,9 +178,9 @@ def test_doctor_never_echoes_a_key_from_an_error_body(
 
 def test_an_answer_too_long_or_one_endless_word_is_not_a_prompt(groq: GroqServer):
     for answer in ("fox" * 34_000, " \n" * (MAX_ANSWER_CHARS // 2 + 10), "a" * 5_000):
-        groq.server.clear()
+        groq.clear()
         groq.answer(answer)
-        result = run("enhance", "a red fox", "--json")
+        result = invoke("enhance", "a red fox", "--json")
         data = json.loads(result.stdout)
         assert data["enhanced"] is False, answer[:20]
         assert data["enhanced_prompt"] == "a red fox"
@@ -216,7 +200,7 @@ def test_the_deadline_covers_cleaning_the_answer(groq: GroqServer, monkeypatch: 
     monkeypatch.setattr(enhance_module, "clean_llm_output", slow_clean)
     groq.answer("A red fox trots through snow.")
     try:
-        result = run("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
+        result = invoke("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
     finally:
         release.set()
 
@@ -264,7 +248,7 @@ def test_cleaning_is_linear_in_the_answer(answer: str):
 )
 def test_an_argument_that_is_not_utf8_is_a_usage_error(groq: GroqServer, args: list[bytes]):
     groq.answer("A fox.")
-    result = process(*args)
+    result = run_pippa(*args)
 
     assert result.returncode == 2, result.stderr
     assert result.stdout == b""
@@ -302,12 +286,12 @@ def test_stdin_of_zeros_or_one_huge_line_is_refused():
             env=os.environ.copy(),
         )
     assert result.returncode == 2
-    assert process("enhance", input=b"fox " * 20_000).returncode == 2
+    assert run_pippa("enhance", input=b"fox " * 20_000).returncode == 2
 
 
 def test_generate_without_a_prompt_names_generate_in_its_hint():
-    result = process("generate")  # stdin is not a terminal here: an empty pipe
-    tty = run("generate")  # CliRunner's stdin: not a tty either; check the hint text
+    result = run_pippa("generate")  # stdin is not a terminal here: an empty pipe
+    tty = invoke("generate")  # CliRunner's stdin: not a tty either; check the hint text
     assert result.returncode == 2 and tty.exit_code == 2
     import io
 
@@ -333,11 +317,17 @@ def test_after_the_deadline_the_abandoned_request_stops_retrying(
         return slow_500(request)
 
     groq.respond(answer)
-    result = run("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
+    before = set(threading.enumerate())
+    result = invoke("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
     assert "did not answer within 0.5 s" in json.loads(result.stdout)["warning"]
     sent = len(groq.requests)
 
-    time.sleep(3)  # the SDK's 10 retries would go on for seconds
+    # The abandoned worker ends (its 10 retries would go on for seconds, then end too):
+    # every request it was ever going to send has been sent.
+    wait_for(
+        lambda: not [t for t in threading.enumerate() if t not in before],
+        "the abandoned Groq worker thread ending",
+    )
 
     assert len(groq.requests) <= sent + 1  # at most the one already in flight
 
@@ -347,7 +337,7 @@ def test_from_file_stops_at_a_rejected_key(groq: GroqServer, tmp_path: Path):
     ideas = tmp_path / "ideas.txt"
     ideas.write_text("".join(f"idea {i}\n" for i in range(40)))
 
-    result = run("enhance", "--from-file", str(ideas), "--concurrency", "4")
+    result = invoke("enhance", "--from-file", str(ideas), "--concurrency", "4")
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"idea {i}" for i in range(40)]
@@ -360,7 +350,7 @@ def test_from_file_backs_off_on_rate_limits(groq: GroqServer, tmp_path: Path):
     ideas = tmp_path / "ideas.txt"
     ideas.write_text("".join(f"idea {i}\n" for i in range(40)))
 
-    result = run("enhance", "--from-file", str(ideas), "--enhance-timeout", "30")
+    result = invoke("enhance", "--from-file", str(ideas), "--enhance-timeout", "30")
 
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 40
@@ -374,7 +364,7 @@ def test_a_rate_limit_that_clears_lets_the_list_go_on(groq: GroqServer, tmp_path
     ideas = tmp_path / "ideas.txt"
     ideas.write_text("".join(f"idea {i}\n" for i in range(6)))
 
-    result = run("enhance", "--from-file", str(ideas), "--concurrency", "1")
+    result = invoke("enhance", "--from-file", str(ideas), "--concurrency", "1")
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["A fox runs through snow at dawn."] * 6
@@ -387,8 +377,8 @@ def test_a_malformed_key_is_reported_as_such_and_sends_nothing(
     monkeypatch.setenv("GROQ_API_KEY", key)
     groq.answer("A fox.")
 
-    result = run("enhance", "a red fox", "--json")
-    doctor = run("doctor", "--json")
+    result = invoke("enhance", "a red fox", "--json")
+    doctor = invoke("doctor", "--json")
 
     assert json.loads(result.stdout)["warning"].startswith(
         "prompt not enhanced: GROQ_API_KEY is malformed"
@@ -404,7 +394,7 @@ def test_a_malformed_key_is_reported_as_such_and_sends_nothing(
 def test_user_prompt_and_customization_lose_bidi_controls(value: str, tmp_path: Path):
     """A user's own text may carry bidi controls too (pasted): they never reach the model,
     the sidecar or the history."""
-    result = run("enhance", "a fox\u202e", "--style", value, "--json")
+    result = invoke("enhance", "a fox\u202e", "--style", value, "--json")
     data = json.loads(result.stdout)
     assert not RAW.search(json.dumps(data, ensure_ascii=False))
     assert data["original_prompt"] == "a fox"
@@ -449,7 +439,7 @@ def test_joiners_that_scripts_and_emoji_need_are_kept(text: str, groq: GroqServe
     assert visible(text) == text
     assert json.loads(json_dumps(text)) == text and "\\u200" not in json_dumps(text)
     groq.answer(f"A quiet scene: {text}, at dawn.")
-    assert text in json.loads(run("enhance", "a fox", "--json").stdout)["enhanced_prompt"]
+    assert text in json.loads(invoke("enhance", "a fox", "--json").stdout)["enhanced_prompt"]
 
 
 SPLITTERS = {
@@ -469,8 +459,8 @@ def test_a_key_split_by_invisible_characters_is_redacted(
     split_key = FAKE_KEY[:9] + splitter + FAKE_KEY[9:]
     groq.answer(f"A red fox trots through snow. Use {split_key} now.")
 
-    shown = run("enhance", "a red fox")
-    made = run("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"))
+    shown = invoke("enhance", "a red fox")
+    made = invoke("generate", "a red fox", "-o", str(tmp_path / "fox.mp4"))
 
     assert shown.exit_code == 0 and made.exit_code == 0, made.output
     assert shown.stdout == "A red fox trots through snow. Use [redacted] now.\n"
@@ -562,7 +552,7 @@ def test_a_key_only_in_dotenv_is_redacted_even_without_enhancement(modal_standin
     Path(".env").write_text(f"GROQ_API_KEY={key}\n")
     modal_standin.script = Script(steps=1, outcome=remote_raise(RuntimeError(f"bad key {key}")))
 
-    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"), "--debug")
+    result = invoke("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"), "--debug")
 
     assert result.exit_code == 1
     assert key not in result.output and "[redacted]" in result.stderr
@@ -581,7 +571,7 @@ def test_foreign_text_cannot_forge_a_line_of_its_own(tmp_path: Path, class_name:
     model.mkdir()
     (model / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
 
-    result = run("generate", "a fox", "--backend", "local", "--model", str(model))
+    result = invoke("generate", "a fox", "--backend", "local", "--model", str(model))
 
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -602,7 +592,7 @@ def test_a_garbled_progress_entry_does_not_fail_a_render(modal_standin, tmp_path
         modal_standin.progress.put(call.object_id, entry)
 
     modal_standin.on_get.append(garble)
-    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
+    result = invoke("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
 
     assert result.exit_code == 0, result.output
     assert (tmp_path / "f.mp4").is_file()
@@ -618,8 +608,8 @@ def test_a_hand_edited_deployment_record_does_not_crash(modal_standin, tmp_path,
     assert modal_standin.deployment is not None
     modal_standin.deployment[field] = value
 
-    result = run("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
-    doctor = run("doctor", "--json")
+    result = invoke("generate", "a fox", "--no-enhance", "-o", str(tmp_path / "f.mp4"))
+    doctor = invoke("doctor", "--json")
 
     assert "unexpected" not in result.output + doctor.output
     assert result.exit_code in (0, 1) and "Traceback" not in result.output

@@ -14,9 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.fixtures_ltx import tiny_model_fixture  # noqa: F401
 from tests.hub_server import HubServer
 
 SHA = "c" * 40
@@ -40,7 +37,6 @@ print("LOADED", json.dumps({
 """
 
 
-@pytest.mark.slow
 def test_fetch_takes_only_the_pipeline_files_and_renders_load_from_the_cache(
     hub: HubServer, tiny_model: Path, tmp_path: Path
 ):
