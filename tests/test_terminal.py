@@ -133,12 +133,6 @@ def test_a_batch_shows_an_overall_bar_a_row_per_clip_and_a_summary(
     assert "Error" not in term.screen and "Traceback" not in term.screen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the batch's live display (rich Progress, redirect_stdout=True by "
-    "default) takes sys.stdout over, so the paths land on the terminal, not on stdout; "
-    "fix: Progress(..., redirect_stdout=False) in batch.BatchProgress",
-)
 def test_a_batch_on_a_terminal_prints_its_paths_on_stdout(
     standin_mp4: bytes, terminals: list[Terminal], tmp_path: Path
 ):
@@ -198,12 +192,6 @@ def test_ctrl_c_then_enter_cancels_the_job_on_modal(terminals: list[Terminal], t
 # --- the job list at the terminal's width ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: without Table(expand=True) the column ratios do not apply, and a "
-    "prompt longer than the terminal makes rich drop the ID and OUTPUT columns; fix: "
-    "Table(..., expand=True) in cli/status.py _list_jobs",
-)
 def test_status_lays_the_table_out_for_the_terminal_width(
     terminals: list[Terminal], tmp_path: Path
 ):

@@ -54,6 +54,8 @@ class BatchProgress:
                 TextColumn("{task.fields[detail]}"),
                 TimeElapsedColumn(),
                 console=self.out.err,
+                # Paths are printed on stdout as clips finish: data, never the display's.
+                redirect_stdout=False,
             )
             self._progress.start()
             self._overall = self._progress.add_task("All clips", total=self.total, detail="")

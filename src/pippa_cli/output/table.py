@@ -15,7 +15,9 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    # expand: the column ratios apply only then; without it a long prompt pushes the ID
+    # and OUTPUT columns off the screen.
+    table = Table(box=None, pad_edge=False, header_style="bold", expand=True)
     for index, column in enumerate(header):
         # Short columns keep their width; the squeezed ones share what is left.
         squeezed = column in squeeze
