@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from pippa_cli.enhance import MAX_ANSWER_CHARS, NotAPrompt, clean_llm_output
+from pippa_cli.enhancement import MAX_ANSWER_CHARS, NotAPrompt, clean_llm_output
 
 SHAPES = {
     "whitespace runs": lambda n: (" \t" * n)[:n] + "\n",

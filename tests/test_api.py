@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pippa_cli
-from pippa_cli.enhance import Enhancement
+from pippa_cli.enhancement import Enhancement
 from pippa_cli.errors import EnhancementError, UsageError
 from pippa_cli.history import History, Job
 from tests.fixtures_ltx import probe, tiny_model_fixture  # noqa: F401

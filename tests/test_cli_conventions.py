@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import pippa_cli
-import pippa_cli.enhance
+import pippa_cli.enhancement
 from tests.groq_server import GroqServer
 from tests.helpers import invoke, run_pippa
 from tests.pseudo_terminal import terminal_env
@@ -171,7 +171,7 @@ def broken_enhance(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_args, **_kwargs):
         raise RuntimeError("boom in the enhancer")
 
-    monkeypatch.setattr(pippa_cli.enhance, "enhance_prompt", boom)
+    monkeypatch.setattr(pippa_cli.enhancement, "enhance_prompt", boom)
 
 
 def test_unexpected_exception_is_one_error_line(broken_enhance: None):

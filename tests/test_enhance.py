@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pippa_cli.enhance import SYSTEM_PROMPT, clean_llm_output
+from pippa_cli.enhancement import SYSTEM_PROMPT, clean_llm_output
 from tests.groq_server import (
     DEFAULT_MODEL,
     FAKE_KEY,

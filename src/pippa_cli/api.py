@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_client import ModalSDK
-    from pippa_cli.enhance import Enhancement
+    from pippa_cli.enhancement import Enhancement
     from pippa_cli.history import Job
     from pippa_cli.output import Output
     from pippa_cli.settings import Settings
@@ -40,7 +40,7 @@ def enhance(
     EnhancementError with `strict`. Customization: style, camera_angle, lighting, movement,
     mood."""
     from pippa_cli.customization import Customization
-    from pippa_cli.enhance import enhance_prompt
+    from pippa_cli.enhancement import enhance_prompt
     from pippa_cli.prompt_input import validate_prompt
     from pippa_cli.settings import load_settings
 

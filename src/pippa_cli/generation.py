@@ -128,7 +128,7 @@ def _enhance(
 ) -> str:
     prompt = spec.prompt
     if spec.enhance:
-        from pippa_cli.enhance import enhance_prompt
+        from pippa_cli.enhancement import enhance_prompt
 
         progress.stage("enhance")
         with record.timed("enhance_s"):

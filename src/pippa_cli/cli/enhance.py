@@ -89,7 +89,7 @@ def _enhance_list(
 ) -> None:
     """`--from-file`: each line's enhanced prompt, in input order; bad lines reported."""
     from pippa_cli.batch_input import LineError, read_lines
-    from pippa_cli.enhance import enhance_lines
+    from pippa_cli.enhancement import enhance_lines
     from pippa_cli.errors import PippaError, UsageError
     from pippa_cli.prompt_input import validate_prompt
 
