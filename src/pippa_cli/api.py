@@ -72,12 +72,13 @@ def generate(
     from pippa_cli.generation import Services, run_generation
     from pippa_cli.history import History
     from pippa_cli.output import Output
-    from pippa_cli.request_options import GivenOptions
+    from pippa_cli.request_options import OPTIONS, GivenOptions
     from pippa_cli.settings import load_settings
     from pippa_cli.spec import spec_from
 
     try:
-        given = GivenOptions(options)
+        # Every option of the table, as the CLI passes them: None where not given.
+        given = GivenOptions({**{option.name: None for option in OPTIONS}, **options})
     except TypeError as exc:
         raise UsageError(str(exc), "See `pippa generate --help` for the options.") from None
     if settings is None:
