@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pippa_cli.batch import is_complete, output_name
 from pippa_cli.batch_input import BatchLine, read_lines
-from pippa_cli.spec import text_hash
+from pippa_cli.batch_plan import is_complete, output_name
+from pippa_cli.clip_names import text_hash
 from tests import helpers
 from tests.groq_server import GroqServer, completion_response
 from tests.helpers import TINY, history, invoke, sidecar, wait_for, write

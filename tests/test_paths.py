@@ -20,8 +20,8 @@ import pytest
 from typer.testing import Result
 
 import pippa_cli.batch_input as batch_input
-from pippa_cli.batch import output_name
 from pippa_cli.batch_input import BatchLine, read_lines
+from pippa_cli.batch_plan import output_name
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
 from pippa_cli.spec import GenerateSpec, build_spec, check_output, free_name, slugify
@@ -387,7 +387,7 @@ def test_text_with_no_ascii_form_keeps_its_identity(text: str):
 def test_no_ascii_slugs_are_all_different_and_stable_across_runs():
     texts = [HEBREW, CJK, EMOJI, ARABIC, "שועל", "狐", "🦊"]
     here = [slugify(t) for t in texts]
-    code = "import json, sys; from pippa_cli.spec import slugify; print(json.dumps("
+    code = "import json, sys; from pippa_cli.clip_names import slugify; print(json.dumps("
     code += "[slugify(t) for t in json.loads(sys.stdin.read())]))"
     # Another interpreter, another hash seed: the names must not depend on it.
     other = subprocess.run(

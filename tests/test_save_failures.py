@@ -549,7 +549,7 @@ def test_mp4_structure_check(tmp_path: Path):
 def test_batch_rerun_renders_damaged_clips_again_and_skips_a_whole_one(
     modal_standin: ModalStandIn, tmp_path: Path
 ):
-    from pippa_cli.batch import is_complete
+    from pippa_cli.batch_plan import is_complete
 
     source = tmp_path / "p.txt"
     source.write_text("a red fox\na blue whale\na green frog\na grey owl\n")

@@ -15,8 +15,8 @@ from pippa_cli.output import Output
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_client import ModalSDK
-    from pippa_cli.batch import Planned
     from pippa_cli.batch_input import LineError
+    from pippa_cli.batch_plan import Planned
     from pippa_cli.history import History, Job
     from pippa_cli.request_options import GivenOptions
     from pippa_cli.settings import Settings
@@ -38,8 +38,9 @@ def generate_batch(
     defaults: GivenOptions,
 ) -> None:
     from pippa_cli.backends import make_backend
-    from pippa_cli.batch import LineResult, plan, run_batch
+    from pippa_cli.batch import LineResult, run_batch
     from pippa_cli.batch_input import read_lines
+    from pippa_cli.batch_plan import plan
     from pippa_cli.cli.context import modal_sdk
     from pippa_cli.errors import UsageError
     from pippa_cli.generation import Services

@@ -118,6 +118,7 @@ def _show_job(
     overwrite: bool,
     sdk: ModalSDK | None,
 ) -> Job:
+    from pippa_cli.clip_names import check_output
     from pippa_cli.errors import PippaError
     from pippa_cli.jobs import (
         follow_job,
@@ -128,7 +129,6 @@ def _show_job(
         refresh,
         watch_owner,
     )
-    from pippa_cli.spec import check_output
     from pippa_cli.text import has_unsafe_chars
 
     job = history.get(task_id)
