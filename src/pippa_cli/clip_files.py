@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pippa_cli import __version__
 from pippa_cli.clip_names import free_name, sidecar_path
 from pippa_cli.errors import HistoryError, PippaError
 from pippa_cli.files import atomic_write_all, json_bytes
@@ -23,6 +22,7 @@ from pippa_cli.history import COMPLETED, FAILED, History, Job, now_iso
 from pippa_cli.progress import ProgressSink
 from pippa_cli.text import strip_controls
 from pippa_cli.unsaved import UNSAVED
+from pippa_cli.version import __version__
 
 
 class VideoNotSaved(PippaError):

@@ -14,9 +14,9 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from pippa_cli import __version__
 from pippa_cli.deployment import DeployConfig, app_key
 from pippa_cli.errors import BackendError
+from pippa_cli.version import __version__
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_client import ModalSDK

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pippa_cli import __version__
 from pippa_cli.errors import UsageError
+from pippa_cli.version import __version__
 
 DEPLOYMENTS_DICT = "pippa-deployments"
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from pippa_cli import __version__
 from pippa_cli.install_hint import local_extra_hint
+from pippa_cli.version import __version__
 
 if TYPE_CHECKING:
     from pippa_cli.backends.modal_client import ModalSDK

@@ -4,10 +4,10 @@ from."""
 
 from __future__ import annotations
 
-from pippa_cli import __version__
 from pippa_cli.ltx import RenderRequest
 from pippa_cli.spec import GenerateSpec
 from pippa_cli.text import json_dumps, strip_controls
+from pippa_cli.version import __version__
 
 
 def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderRequest:

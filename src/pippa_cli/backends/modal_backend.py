@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from pippa_cli import __version__
 from pippa_cli.backends.modal_client import (
     ModalErrors,
     ModalSDK,
@@ -27,6 +26,7 @@ from pippa_cli.ltx import ProgressCallback, RenderRequest
 from pippa_cli.presets import ModelSource
 from pippa_cli.remote_errors import RemoteFailure, as_error
 from pippa_cli.signals import interrupts_held
+from pippa_cli.version import __version__
 
 if TYPE_CHECKING:
     from pippa_cli.backends.base import CheckStop, OnSubmitted, Report

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from pippa_cli import __version__
 from pippa_cli.cli import deploy, doctor, enhance, generate, status
 from pippa_cli.cli.options import debug_enabled, state
 from pippa_cli.errors import PippaError
+from pippa_cli.version import __version__
 
 
 class PippaGroup(TyperGroup):
