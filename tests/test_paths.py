@@ -22,9 +22,10 @@ from typer.testing import Result
 import pippa_cli.batch_input as batch_input
 from pippa_cli.batch_input import BatchLine, read_lines
 from pippa_cli.batch_plan import output_name
+from pippa_cli.clip_names import check_output, free_name, slugify
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
-from pippa_cli.spec import GenerateSpec, build_spec, check_output, free_name, slugify
+from pippa_cli.spec import GenerateSpec, build_spec
 from tests.fixtures_ltx import small_args
 from tests.helpers import SMALL, batch, history, invoke, write
 from tests.modal_standin import ModalStandIn, Script
