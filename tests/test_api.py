@@ -29,7 +29,7 @@ def test_the_public_surface_is_sorted_complete_and_lazy():
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert loaded.stdout.strip() == "['pippa_cli']"
+    assert loaded.stdout.strip() == "['pippa_cli', 'pippa_cli.version']"
 
 
 def test_enhance_returns_a_typed_result_from_groq(groq: GroqServer):
