@@ -46,6 +46,27 @@ def strip_ansi(text: str) -> str:
     return ANSI.sub(replace, text).replace("\r", "\n")
 
 
+def read_terminal(master: int, until: bytes | None = None, deadline: float | None = None) -> bytes:
+    """What a child wrote to a raw pty (`pty.openpty()`): up to and with `until`, else until
+    the child closed the terminal; never past `deadline` (time.monotonic())."""
+    import select
+
+    deadline = deadline or time.monotonic() + TIMEOUT_S
+    data = b""
+    while (until is None or until not in data) and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def terminal_env(**extra: str) -> dict[str, str]:
     """A colour terminal that rich detects itself (no forcing), its size from the pty."""
     env = child_env(TERM="xterm-256color", LANG="C.UTF-8", **extra)

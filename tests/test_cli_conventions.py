@@ -14,7 +14,7 @@ import pippa_cli
 import pippa_cli.enhancement
 from tests.groq_server import GroqServer
 from tests.helpers import invoke, run_pippa
-from tests.pseudo_terminal import terminal_env
+from tests.pseudo_terminal import read_terminal, terminal_env
 
 HEAVY_MODULES = {"groq", "modal", "torch", "diffusers", "pydantic_settings"}
 ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;]*m")
@@ -97,17 +97,9 @@ def stderr_on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, bytes, b
     finally:
         os.close(slave)
     stdout, _ = proc.communicate(timeout=30)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
+    shown = read_terminal(master)
     os.close(master)
-    return proc.returncode, stdout, b"".join(chunks)
+    return proc.returncode, stdout, shown
 
 
 def test_error_is_coloured_on_a_terminal():

@@ -6,7 +6,6 @@ import fcntl
 import os
 import pty
 import re
-import select
 import subprocess
 import sys
 import termios
@@ -15,6 +14,7 @@ import time
 import pytest
 
 from pippa_cli.output import Output
+from tests.pseudo_terminal import read_terminal
 
 QUESTION = "Cancel the job on Modal? (no: keep running, fetch later with pippa status)"
 
@@ -28,21 +28,6 @@ with StageProgress(out) as progress:
     answer = out.confirm({QUESTION!r} + " [bold]x[/]", default=True, pause=progress.pause)
 print("ANSWER", answer)
 """
-
-
-def _read_until(master: int, marker: bytes, deadline: float) -> bytes:
-    data = b""
-    while marker not in data and time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            data += chunk
-    return data
 
 
 def _ask_on_a_terminal(keys: bytes) -> str:
@@ -66,10 +51,10 @@ def _ask_on_a_terminal(keys: bytes) -> str:
     os.close(slave)
     deadline = time.monotonic() + 30
     try:
-        shown = _read_until(master, b"(y)", deadline)  # then input() (typed-ahead keys wait)
+        shown = read_terminal(master, b"(y)", deadline)  # then input() (typed-ahead keys wait)
         os.write(master, keys)
-        shown += _read_until(master, b"ANSWER", deadline)
-        shown += _read_until(master, b"\n", deadline)
+        shown += read_terminal(master, b"ANSWER", deadline)
+        shown += read_terminal(master, b"\n", deadline)
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:
