@@ -4,7 +4,7 @@
 
 Each shape made the old regex cleaning backtrack quadratically (100 KB of whitespace runs
 took 82 s). Doubling the size should roughly double the time; anything over the cap
-(enhance.MAX_ANSWER_CHARS) is refused before cleaning.
+(llm_answer.MAX_ANSWER_CHARS) is refused before cleaning.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from pippa_cli.enhancement import MAX_ANSWER_CHARS, NotAPrompt, clean_llm_output
+from pippa_cli.llm_answer import MAX_ANSWER_CHARS, NotAPrompt, clean_llm_output
 
 SHAPES = {
     "whitespace runs": lambda n: (" \t" * n)[:n] + "\n",

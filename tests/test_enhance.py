@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pippa_cli.enhancement import SYSTEM_PROMPT, clean_llm_output
+from pippa_cli.enhancement import SYSTEM_PROMPT
+from pippa_cli.llm_answer import clean_llm_output
 from tests.groq_server import (
     DEFAULT_MODEL,
     FAKE_KEY,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pippa_cli.enhancement import MAX_ANSWER_CHARS, clean_llm_output
 from pippa_cli.history import History
+from pippa_cli.llm_answer import MAX_ANSWER_CHARS, clean_llm_output
 from pippa_cli.text import json_dumps, strip_controls, visible
 from tests.groq_server import FAKE_KEY, GroqServer, completion_response, status_response
 from tests.helpers import invoke, run_pippa, wait_for
@@ -188,16 +188,16 @@ def test_an_answer_too_long_or_one_endless_word_is_not_a_prompt(groq: GroqServer
 
 
 def test_the_deadline_covers_cleaning_the_answer(groq: GroqServer, monkeypatch: pytest.MonkeyPatch):
-    import pippa_cli.enhancement as enhance_module
+    import pippa_cli.groq_client as groq_client
 
     release = threading.Event()
-    original = enhance_module.clean_llm_output
+    original = groq_client.clean_llm_output
 
     def slow_clean(text: str) -> str:
         release.wait(30)
         return original(text)
 
-    monkeypatch.setattr(enhance_module, "clean_llm_output", slow_clean)
+    monkeypatch.setattr(groq_client, "clean_llm_output", slow_clean)
     groq.answer("A red fox trots through snow.")
     try:
         result = invoke("enhance", "a red fox", "--enhance-timeout", "0.5", "--json")
@@ -224,7 +224,7 @@ def test_cleaning_is_linear_in_the_answer(answer: str):
     """Each of these took minutes with the old patterns (quadratic backtracking); here a
     generous bound only catches a return of that (figures: benchmarks/clean_answer.py)."""
     from pippa_cli.deadline import call_with_deadline
-    from pippa_cli.enhancement import NotAPrompt
+    from pippa_cli.llm_answer import NotAPrompt
 
     def clean() -> None:
         with contextlib.suppress(NotAPrompt):

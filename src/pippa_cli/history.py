@@ -2,18 +2,15 @@
 
 Many pippa processes may write at once (`xargs -P 8`): WAL mode and a generous busy
 timeout keep them from failing with "database is locked" (simonw/llm#789). A file that
-cannot be used is reported, never silently replaced, and each cause gets its own advice:
-another process holding the lock, a full disk, a read-only file system, permissions, or
-a damaged file (only that one is worth moving aside).
+cannot be used is reported, never silently replaced, with the cause and its advice
+(history_problems.py).
 
 A history pippa cannot write (read-only file system, no write permission, full disk) is
 still read, through a read-only connection (`immutable` when SQLite cannot even create
 its shared-memory file there), so `pippa status` lists it; writes then fail with the cause.
-
-Everything stored passes through `text.visible` (text) or `text.json_dumps` (JSON), so no
-raw control or bidi character, and no known secret, is ever written. Rows are read
-tolerantly: columns this pippa does not know are ignored, and a row that cannot be read
-whole (invalid JSON, a missing value) comes back with `Job.damaged` saying why.
+What is stored is made safe, and rows are read tolerantly, in history_rows.py; the Job
+itself and its statuses are job_record.py (imported from here too). Over 300 lines only
+by its schema and those imports: what is left is the one store.
 
 Schema versions (`PRAGMA user_version`): pippa stamps SCHEMA_VERSION when it creates or
 first writes a history, through the explicit steps in `_MIGRATIONS` (0 -> 1 only stamps:
@@ -27,34 +24,48 @@ upgrade.
 from __future__ import annotations
 
 import builtins
-import errno
-import json
 import os
-import shutil
-import socket
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pippa_cli.errors import HistoryError, UsageError
-from pippa_cli.text import has_undecodable, json_dumps, visible
-
-QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
-    "queued",
-    "running",
-    "completed",
-    "failed",
-    "cancelled",
+from pippa_cli.errors import UsageError
+from pippa_cli.history_problems import HistoryUnusable, directory_problem, is_busy, sqlite_problem
+from pippa_cli.history_rows import decode_text, job_from_row, job_to_row, stored
+from pippa_cli.job_record import (
+    ACTIVE,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STATUSES,
+    Job,
+    new_job,
+    now_iso,
 )
-STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
-ACTIVE = (QUEUED, RUNNING)
+
+# Job, its statuses and HistoryUnusable live in their own modules; callers that store jobs
+# import them from here with the History.
+__all__ = [
+    "ACTIVE",
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "QUEUED",
+    "RUNNING",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "History",
+    "HistoryUnusable",
+    "Job",
+    "new_job",
+    "now_iso",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -80,115 +91,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
-_JSON_FIELDS = ("settings", "timings")
 _BUSY_TIMEOUT_S = 60.0
 # SQLite counts in signed 64 bits; a larger LIMIT means "all of them".
 _MAX_LIMIT = 2**63 - 1
-# Below this much free space an I/O error while writing is a full disk.
-_NEARLY_FULL_BYTES = 1 << 20
 T = TypeVar("T")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class Job:
-    task_id: str
-    status: str
-    original_prompt: str
-    backend: str
-    created_at: str
-    progress: int = 0
-    stage: str | None = None
-    enhanced_prompt: str | None = None
-    output_path: str | None = None
-    video_path: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    model: str | None = None
-    remote_call_id: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    pid: int | None = None
-    host: str | None = None
-    completed_at: str | None = None
-    # What is wrong with the stored row, when it could not be read whole; never stored.
-    damaged: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    def to_json(self) -> dict[str, Any]:
-        """The seed's status schema first, then pippa's own fields."""
-        data = {
-            "task_id": self.task_id,
-            "status": self.status,
-            "progress": self.progress,
-            "video_path": self.video_path,
-            "original_prompt": self.original_prompt,
-            "enhanced_prompt": self.enhanced_prompt,
-            "created_at": self.created_at,
-            "completed_at": self.completed_at,
-            "stage": self.stage,
-            "error": self.error,
-            "backend": self.backend,
-            "model": self.model,
-            "seed": self.seed,
-            "remote_call_id": self.remote_call_id,
-            "output_path": self.output_path,
-            "settings": self.settings,
-            "timings": self.timings,
-        }
-        if self.damaged:
-            data["damaged"] = self.damaged
-        return data
-
-
-# The columns pippa stores: every Job field but `damaged`.
-_COLUMNS = tuple(f.name for f in fields(Job) if f.name != "damaged")
-
-
-def new_job(original_prompt: str, backend: str, **fields: Any) -> Job:
-    return Job(
-        task_id=str(uuid.uuid4()),
-        status=QUEUED,
-        original_prompt=original_prompt,
-        backend=backend,
-        created_at=now_iso(),
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        **fields,
-    )
-
-
-# Why the history cannot be used: each cause has its own advice.
-BUSY, FULL, READ_ONLY, PERMISSION, CORRUPT, NEWER, OTHER = (
-    "busy",
-    "full",
-    "read-only",
-    "permission",
-    "corrupt",
-    "newer",
-    "other",
-)
-# Causes that still let the history be read.
-_UNWRITABLE = (FULL, READ_ONLY, PERMISSION)
-
-
-class HistoryUnusable(HistoryError):
-    """A HistoryError that knows its cause (BUSY, FULL, READ_ONLY, ...)."""
-
-    def __init__(self, cause: str, message: str, hint: str) -> None:
-        super().__init__(message, hint)
-        self.cause = cause
-
-    @property
-    def unwritable(self) -> bool:
-        """The history can still be read (and shown as recorded); it cannot be changed."""
-        return self.cause in _UNWRITABLE
 
 
 def _migrate_0_to_1(db: sqlite3.Connection) -> None:
@@ -213,15 +119,8 @@ class History:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            cause = _os_cause(exc, path)
-            problem = HistoryUnusable(
-                cause,
-                f"cannot create the history directory {path.parent}: {exc.strerror}",
-                _HINTS.get(cause, "Set PIPPA_HOME to a writable directory.").format(
-                    path=path, dir=path.parent
-                ),
-            )
-            if cause not in _UNWRITABLE:
+            problem = directory_problem(exc, path)
+            if not problem.unwritable:
                 raise problem from None
             self.write_problem, self._absent = problem, True
             return
@@ -310,7 +209,7 @@ class History:
                 with self._connect(uri) as db:
                     return work(db)
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() > deadline:
+                if not is_busy(exc) or time.monotonic() > deadline:
                     raise self._problem(exc) from None
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.5)
@@ -331,13 +230,13 @@ class History:
             db.row_factory = sqlite3.Row
             # Another tool may have stored bytes that are not UTF-8: one such cell must not
             # hide the whole history. The bytes survive as surrogates, which `visible` shows
-            # as \xff and `_stored` never writes back raw.
-            db.text_factory = _decode_text
+            # as \xff and `stored` never writes back raw.
+            db.text_factory = decode_text
             db.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             db.execute("PRAGMA synchronous = NORMAL")
             yield db
         except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
+            if is_busy(exc):
                 raise  # _run retries it
             raise self._problem(exc) from None
         except sqlite3.DatabaseError as exc:
@@ -346,33 +245,17 @@ class History:
             db.close()
 
     def _problem(self, exc: sqlite3.Error) -> HistoryUnusable:
-        cause = _cause(exc, self.path)
-        if cause == OTHER and isinstance(exc, sqlite3.IntegrityError) and self.is_newer:
-            cause = NEWER
-        what = {
-            BUSY: f"is locked: another pippa process has held it for over {_BUSY_TIMEOUT_S:g} s",
-            FULL: "cannot be written: the disk holding it is full",
-            READ_ONLY: "cannot be written: it is on a read-only file system",
-            PERMISSION: (
-                "cannot be written: permission denied"
-                if os.access(self.path, os.R_OK)
-                else "cannot be read: permission denied"
-            ),
-            CORRUPT: f"is damaged: {exc}",
-            NEWER: (
-                f"was written by a newer pippa (schema version {self.version}; this pippa "
-                f"knows {SCHEMA_VERSION}) and refuses this change: {exc}"
-            ),
-        }.get(cause, f"cannot be used: {exc}")
-        return HistoryUnusable(
-            cause,
-            f"the job history {self.path} {what}",
-            _HINTS[cause].format(path=self.path, dir=self.path.parent),
+        return sqlite_problem(
+            exc,
+            self.path,
+            version=self.version,
+            known_version=SCHEMA_VERSION,
+            busy_timeout_s=_BUSY_TIMEOUT_S,
         )
 
     # writes -------------------------------------------------------------------------
     def add(self, job: Job) -> None:
-        row = self._row(job)
+        row = job_to_row(job)
         names = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         self._write(lambda db: db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", row))
@@ -380,7 +263,7 @@ class History:
     def update(self, task_id: str, _only_active: bool = False, **fields: Any) -> None:
         if not fields:
             return
-        fields = {name: _stored(name, value) for name, value in fields.items()}
+        fields = {name: stored(name, value) for name, value in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in fields)
         query = f"UPDATE jobs SET {assignments} WHERE task_id = :task_id"
         if _only_active:
@@ -415,7 +298,7 @@ class History:
             raise UsageError(
                 f"task id {prefix} is ambiguous ({ids}...)", "Give more characters of the id."
             )
-        return self._job(rows[0])
+        return job_from_row(rows[0])
 
     def list(self, limit: int = 20, status: str | None = None) -> list[Job]:
         query = "SELECT * FROM jobs"
@@ -424,7 +307,7 @@ class History:
             query += " WHERE status = :status"
             params["status"] = status
         query += " ORDER BY created_at DESC, rowid DESC LIMIT :limit"
-        return [self._job(r) for r in self._read(query, params)]
+        return [job_from_row(r) for r in self._read(query, params)]
 
     # builtins.list: `list` is a method name in this class.
     def _read(self, query: str, params: dict[str, Any]) -> builtins.list[sqlite3.Row]:
@@ -443,83 +326,6 @@ class History:
         except HistoryUnusable:
             return self._run(lambda db: db.execute(query, params).fetchall(), immutable)
 
-    @staticmethod
-    def _row(job: Job) -> dict[str, Any]:
-        return {name: _stored(name, getattr(job, name)) for name in _COLUMNS}
-
-    @staticmethod
-    def _job(row: sqlite3.Row) -> Job:
-        """A Job from whatever the row holds; what cannot be read is named in `damaged`."""
-        data = {name: value for name, value in dict(row).items() if name in _COLUMNS}
-        damage: list[str] = []
-        for spec in fields(Job):
-            name = spec.name
-            if name == "damaged":
-                continue
-            value = data.get(name)
-            if name in _JSON_FIELDS:
-                data[name], problem = _json_object(value)
-            elif name in _REQUIRED_TEXT:
-                data[name], problem = _text(value, required=True)
-            elif name in _INTEGERS:
-                data[name], problem = _integer(value, required=name == "progress")
-            else:
-                data[name], problem = _text(value, required=False)
-            if problem:
-                damage.append(f"{name} {problem}")
-        task_id = data.get("task_id")
-        if isinstance(task_id, str) and has_undecodable(task_id):
-            # Its row could not be addressed again (SQLite takes UTF-8 only): read-only.
-            damage.append("task_id is not valid UTF-8")
-        return Job(**data, damaged="; ".join(damage) or None)
-
-
-_REQUIRED_TEXT = ("task_id", "status", "original_prompt", "backend", "created_at")
-_INTEGERS = ("progress", "seed", "pid")
-
-
-def _stored(name: str, value: Any) -> Any:
-    """`value` as the history stores it: text made visible-safe, JSON made safe."""
-    if name in _JSON_FIELDS:
-        return json_dumps(value)
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if isinstance(value, str):
-        return visible(value, multiline=True)
-    return value
-
-
-def _json_object(value: Any) -> tuple[dict[str, Any], str | None]:
-    if value is None:
-        return {}, None
-    try:
-        parsed = json.loads(value)
-    except (TypeError, ValueError):
-        return {}, "is not valid JSON"
-    if not isinstance(parsed, dict):
-        return {}, "is not a JSON object"
-    return parsed, None
-
-
-def _text(value: Any, *, required: bool) -> tuple[Any, str | None]:
-    if value is None:
-        return ("", "is missing") if required else (None, None)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace"), "is not text"
-    return (value if isinstance(value, str) else str(value)), None
-
-
-def _integer(value: Any, *, required: bool) -> tuple[int | None, str | None]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, None
-    if value is None:
-        return (0, "is missing") if required else (None, None)
-    return (0 if required else None), f"is not a number ({str(value)[:20]!r})"
-
-
-def _decode_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
 
 def _user_version(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -528,86 +334,6 @@ def _user_version(db: sqlite3.Connection) -> int:
 def _has_jobs_table(db: sqlite3.Connection) -> bool:
     query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
     return db.execute(query).fetchone() is not None
-
-
-_HINTS = {
-    BUSY: (
-        "Wait for the other pippa process to finish, or stop it; every pippa with the same "
-        "PIPPA_HOME ({dir}) shares this history."
-    ),
-    FULL: "Free some space on that disk (or set PIPPA_HOME to another one); the jobs "
-    "already recorded are intact.",
-    READ_ONLY: (
-        "Listing jobs still works; to start or change jobs, set PIPPA_HOME to a writable directory."
-    ),
-    PERMISSION: "Check the owner and permissions of {path} and of {dir}.",
-    CORRUPT: (
-        "Move the file aside (pippa will start a new one) or restore it from a backup; "
-        "pippa never overwrites it."
-    ),
-    NEWER: "Upgrade pippa, or set PIPPA_HOME to a directory of its own for this version.",
-    OTHER: "pippa has not changed the file; check it and the disk holding it.",
-}
-
-
-def _cause(exc: sqlite3.Error, path: Path) -> str:
-    """Why SQLite failed, from its error code (its message where there is none) and the
-    state of the file system: a read-only mount and a full disk look alike to SQLite."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    message = str(exc).lower()
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or (
-        isinstance(exc, sqlite3.OperationalError) and _is_busy(exc)
-    ):
-        return BUSY
-    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or any(
-        words in message for words in ("not a database", "malformed", "corrupt")
-    ):
-        return CORRUPT
-    if name == "SQLITE_FULL" or "is full" in message:
-        return FULL
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")) or (
-        any(words in message for words in ("readonly", "unable to open", "i/o error"))
-    ):
-        return _file_system_cause(path)
-    return OTHER
-
-
-def _os_cause(exc: OSError, path: Path) -> str:
-    if exc.errno == errno.ENOSPC:
-        return FULL
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return _file_system_cause(path)
-    return OTHER
-
-
-def _file_system_cause(path: Path) -> str:
-    """Read-only mount, full disk or permissions, whichever the file system shows."""
-    where = _nearest_existing(path)
-    try:
-        if os.statvfs(where).f_flag & os.ST_RDONLY:
-            return READ_ONLY
-        if shutil.disk_usage(where).free < _NEARLY_FULL_BYTES:
-            return FULL
-    except OSError:
-        return OTHER
-    directory = where if where.is_dir() else where.parent
-    if not os.access(directory, os.W_OK | os.X_OK) or (
-        path.exists() and not os.access(path, os.R_OK | os.W_OK)
-    ):
-        return PERMISSION
-    return OTHER
-
-
-def _nearest_existing(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return path
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
 
 
 def _escape_like(text: str) -> str:
