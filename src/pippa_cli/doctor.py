@@ -118,27 +118,20 @@ def check_groq(settings: Settings) -> Check:
             "Copy the key again from https://console.groq.com/keys (gsk_ and letters).",
         )
 
-    def ask() -> None:
-        import groq
+    from pippa_cli.groq_client import list_models, trouble_kind
 
-        client = groq.Groq(
-            api_key=key, base_url=settings.groq_base_url, timeout=NETWORK_TIMEOUT_S, max_retries=0
-        )
-        client.models.list()
-
-    error = _with_timeout(ask)
+    error = _with_timeout(lambda: list_models(key, settings.groq_base_url, NETWORK_TIMEOUT_S))
     if error is None:
         return Check("groq", OK, "GROQ_API_KEY is set and accepted by Groq")
-    import groq
-
-    if isinstance(error, groq.AuthenticationError):
+    kind = trouble_kind(error)
+    if kind == "rejected":
         return Check(
             "groq",
             ERROR,
             "GROQ_API_KEY is set but Groq rejected it (401)",
             "Create a new key at https://console.groq.com/keys.",
         )
-    if isinstance(error, TimeoutError | groq.APIConnectionError):
+    if kind == "unreachable":
         return Check(
             "groq",
             WARNING,

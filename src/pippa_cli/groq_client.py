@@ -1,7 +1,7 @@
 """Talking to Groq: one chat completion, bounded in time, its failures made into reasons.
 
-The enhancement's only contact with the groq SDK, imported inside functions so that
-`pippa --help` never loads it (`pippa doctor` checks the key on its own). One command's
+pippa's only contact with the groq SDK (enhancement, and `pippa doctor`'s key check),
+imported inside functions so that `pippa --help` never loads it. One command's
 requests share a GroqGate, which stops them all at a rejected key and spaces them out on
 rate limits; every failure becomes a GroqUnavailable with a one-line reason and a hint,
 which the caller turns into a fallback or an error.
@@ -216,3 +216,23 @@ def _explain(exc: BaseException, settings: Settings) -> GroqUnavailable:
     if isinstance(exc, Exception):
         return GroqUnavailable(f"enhancement failed ({type(exc).__name__})")
     raise exc
+
+
+def list_models(key: str, base_url: str | None, timeout: float) -> None:
+    """One cheap authenticated request, no retries (pippa doctor: is the key accepted?)."""
+    import groq
+
+    client = groq.Groq(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+    client.models.list()
+
+
+def trouble_kind(error: BaseException) -> str | None:
+    """What a failed request says about the set-up: "rejected" (the key), "unreachable"
+    (the network), or None (something else; its message tells)."""
+    import groq
+
+    if isinstance(error, groq.AuthenticationError):
+        return "rejected"
+    if isinstance(error, TimeoutError | groq.APIConnectionError):
+        return "unreachable"
+    return None
