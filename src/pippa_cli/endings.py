@@ -14,7 +14,7 @@ from pippa_cli.clip_files import VideoNotSaved
 from pippa_cli.errors import BackendError, HistoryError, PippaError
 from pippa_cli.history import CANCELLED, FAILED, Job
 from pippa_cli.outcome import Ending, Outcome
-from pippa_cli.recording import CancelRequested, JobRecord
+from pippa_cli.recording import CancelRequested, JobRecorder
 from pippa_cli.signals import Terminated
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class CancelledElsewhere(Interrupted):
     """`pippa cancel` from another terminal cancelled this job (only this one)."""
 
 
-def settle(exc: BaseException, record: JobRecord, backend: Backend) -> Outcome:
+def settle(exc: BaseException, record: JobRecorder, backend: Backend) -> Outcome:
     """Record how the job ended on `exc` and return that as an Outcome.
 
     Anything but an Exception, Ctrl-C, a signal or a cancel mark (SystemExit, ...) is the
@@ -52,7 +52,7 @@ def settle(exc: BaseException, record: JobRecord, backend: Backend) -> Outcome:
 
 
 def _outcome(
-    ending: Ending, record: JobRecord, error: BaseException, interrupted: bool = False
+    ending: Ending, record: JobRecorder, error: BaseException, interrupted: bool = False
 ) -> Outcome:
     job: Job | None
     try:
@@ -62,14 +62,14 @@ def _outcome(
     return Outcome(ending, record.task_id, job, error, interrupted)
 
 
-def _unsaved(exc: VideoNotSaved, record: JobRecord) -> Outcome:
+def _unsaved(exc: VideoNotSaved, record: JobRecorder) -> Outcome:
     outcome = _outcome(Ending.FAILED, record, exc)
     if outcome.job is not None and outcome.job.active:
         return Outcome(Ending.UNSAVED, record.task_id, outcome.job, exc)
     return outcome
 
 
-def _crashed(exc: Exception, record: JobRecord) -> Outcome:
+def _crashed(exc: Exception, record: JobRecorder) -> Outcome:
     """An unexpected error; a render Modal holds is kept findable rather than failed."""
     job = record.history.get(record.task_id)
     if job.remote_call_id:
@@ -85,7 +85,7 @@ def _crashed(exc: Exception, record: JobRecord) -> Outcome:
     return _outcome(Ending.FAILED, record, exc)
 
 
-def _history_failed(exc: HistoryError, record: JobRecord) -> Outcome:
+def _history_failed(exc: HistoryError, record: JobRecorder) -> Outcome:
     """The history cannot follow the job (its disk filled up): say what became of it,
     from what this process knows; the history may not even be readable."""
     if record.call_id:
@@ -100,7 +100,7 @@ def _history_failed(exc: HistoryError, record: JobRecord) -> Outcome:
     return _outcome(Ending.FAILED, record, exc)
 
 
-def _cancelled_elsewhere(record: JobRecord, backend: Backend) -> Outcome:
+def _cancelled_elsewhere(record: JobRecorder, backend: Backend) -> Outcome:
     job = record.history.get(record.task_id)
     if job.remote_call_id:
         with contextlib.suppress(BackendError):  # `pippa cancel` has cancelled it already
@@ -109,7 +109,7 @@ def _cancelled_elsewhere(record: JobRecord, backend: Backend) -> Outcome:
     return _outcome(Ending.CANCELLED, record, error)
 
 
-def _failed(exc: PippaError, record: JobRecord) -> Outcome:
+def _failed(exc: PippaError, record: JobRecorder) -> Outcome:
     """Record a failure, unless Modal merely could not be asked about a call it holds."""
     from pippa_cli.backends.modal_client import ModalUnavailable, ResultExpired
 
@@ -130,7 +130,7 @@ def _failed(exc: PippaError, record: JobRecord) -> Outcome:
     return _outcome(Ending.FAILED, record, exc)
 
 
-def _interrupted(record: JobRecord, backend: Backend, terminated: bool) -> Outcome:
+def _interrupted(record: JobRecorder, backend: Backend, terminated: bool) -> Outcome:
     job = record.history.get(record.task_id)
     remote = job.remote_call_id
     hint_wait = f"Run `pippa status {job.task_id[:8]} --wait` to fetch the video when it is done."

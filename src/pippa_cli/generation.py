@@ -21,7 +21,7 @@ from pippa_cli.interruption import InterruptPolicy
 from pippa_cli.outcome import Ending, Outcome
 from pippa_cli.output import Output, StageProgress
 from pippa_cli.progress import ProgressSink, percent_for
-from pippa_cli.recording import JobRecord
+from pippa_cli.recording import JobRecorder
 from pippa_cli.render_request import render_request
 from pippa_cli.signals import signals_as_exceptions
 
@@ -94,7 +94,7 @@ def execute_job(
         model=spec.model.label,
     )
     history.add(job)
-    record = JobRecord(history, job.task_id, should_stop=policy.stopping)
+    record = JobRecorder(history, job.task_id, should_stop=policy.stopping)
     started = time.monotonic()
     try:
         if announce:
@@ -124,7 +124,7 @@ def execute_job(
 
 
 def _enhance(
-    spec: GenerateSpec, services: Services, progress: ProgressSink, record: JobRecord
+    spec: GenerateSpec, services: Services, progress: ProgressSink, record: JobRecorder
 ) -> str:
     prompt = spec.prompt
     if spec.enhance:
@@ -146,7 +146,7 @@ def _render(
     request: RenderRequest,
     spec: GenerateSpec,
     backend: Backend,
-    record: JobRecord,
+    record: JobRecorder,
     progress: ProgressSink,
     policy: InterruptPolicy,
     *,

@@ -193,11 +193,11 @@ def follow_job(
     from pippa_cli.endings import settle
     from pippa_cli.outcome import Ending, Outcome
     from pippa_cli.output import StageProgress
-    from pippa_cli.recording import JobRecord
+    from pippa_cli.recording import JobRecorder
     from pippa_cli.signals import signals_as_exceptions
 
     assert job.remote_call_id
-    record = JobRecord(history, job.task_id, timings=dict(job.timings))
+    record = JobRecorder(history, job.task_id, timings=dict(job.timings))
     record.call_id = job.remote_call_id
     record.take_over()
     started = time.monotonic()

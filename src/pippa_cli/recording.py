@@ -27,7 +27,7 @@ class CancelRequested(BaseException):
     """`pippa cancel` marked the job cancelled: stop, and never keep a Modal call running."""
 
 
-class JobRecord:
+class JobRecorder:
     def __init__(
         self,
         history: History,
