@@ -10,10 +10,14 @@ import pytest
 
 import pippa_cli
 from pippa_cli.enhancement import Enhancement
-from pippa_cli.errors import EnhancementError, UsageError
+from pippa_cli.errors import EnhancementError, Interrupted, UsageError
 from pippa_cli.history import History, Job
 from tests.fixtures_ltx import probe, tiny_model_fixture  # noqa: F401
 from tests.groq_server import GroqServer
+from tests.modal_standin import ModalStandIn, Script
+
+# A render the Modal stand-in takes (the size Modal checks against the deployed GPU).
+SMALL_OPTIONS = dict(duration=3, fps=8, width=256, height=160, steps=4)
 
 
 def test_the_public_surface_is_sorted_complete_and_lazy():
@@ -78,3 +82,49 @@ def test_generate_renders_locally_and_records_the_job(tiny_model: Path, tmp_path
     assert job.seed == 7 and job.settings["steps"] == 2
     assert probe(output).frames == 25
     assert History.open_default().get(job.task_id).video_path == str(output)
+
+
+def test_nan_is_refused_before_anything_is_spent(modal_standin: ModalStandIn):
+    with pytest.raises(UsageError, match="--guidance nan is out of range"):
+        pippa_cli.generate("a fox", guidance=float("nan"), enhance=False, modal_sdk=modal_standin)
+    assert modal_standin.spawns == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"duration": "4"}, "duration must be int or float, not str"),
+        ({"steps": "4"}, "steps must be int, not str"),
+        ({"style": 3}, "style must be str, not int"),
+        ({"width": 256.0}, "width must be int, not float"),
+        ({"seed": True}, "seed must be int, not bool"),
+    ],
+)
+def test_a_wrongly_typed_option_is_a_usage_error(
+    options: dict[str, object], message: str, modal_standin: ModalStandIn
+):
+    with pytest.raises(UsageError, match=message):
+        pippa_cli.generate("a fox", enhance=False, modal_sdk=modal_standin, **options)
+    assert modal_standin.spawns == []
+
+
+def test_enhance_refuses_a_wrongly_typed_field():
+    with pytest.raises(UsageError, match="style must be str, not int"):
+        pippa_cli.enhance("a fox", style=3)  # type: ignore[arg-type]
+
+
+def test_ctrl_c_raises_interrupted_a_keyboard_interrupt_after_cancelling(
+    modal_standin: ModalStandIn,
+):
+    """`except Exception` in a script must not swallow Ctrl-C; the job on Modal is
+    cancelled first (nobody is asked: a library call asks nothing)."""
+    modal_standin.script = Script(steps=5, interrupt_at=2)
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        pippa_cli.generate("a fox", enhance=False, modal_sdk=modal_standin, **SMALL_OPTIONS)
+
+    assert isinstance(caught.value, Interrupted)
+    assert "no more GPU time is billed" in caught.value.message
+    [job] = History.open_default().list()
+    assert job.status == "cancelled"
+    assert modal_standin.cancelled == [job.remote_call_id]

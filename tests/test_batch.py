@@ -460,3 +460,46 @@ def test_a_warning_every_line_shares_is_shown_once(tmp_path: Path):
         "Warning: line 1: prompt not enhanced: GROQ_API_KEY is not set; using your prompt as "
         "written (not repeated for later lines)"
     ]
+
+
+def test_nan_in_a_jsonl_line_is_that_line_s_error(modal_standin: ModalStandIn, tmp_path: Path):
+    """Python's json reads NaN: it is out of every range, reported per line before
+    anything renders."""
+    source = write(
+        tmp_path / "list.jsonl",
+        '{"prompt": "a fox", "guidance": NaN}\n{"prompt": "an owl", "duration": NaN}\n',
+    )
+
+    result = batch(source, tmp_path / "clips")
+
+    assert result.exit_code == 2, result.stderr
+    assert "line 1: --guidance nan is out of range" in result.stderr
+    assert "line 2: --duration nan is out of range" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert modal_standin.spawns == []
+
+
+def test_json_line_of_an_unexpected_crash_is_line_status_and_error(
+    modal_standin: ModalStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A job whose work raised an unexpected exception before Modal had a call: its JSON
+    line says the line, the status and the error, as for any crash; the others go on."""
+    from pippa_cli.history import History
+
+    original = History.update
+
+    def update(self: History, task_id: str, **fields: object) -> None:
+        if "enhanced_prompt" in fields and self.get(task_id).original_prompt == "crash two":
+            raise RuntimeError("unexpected in update")
+        original(self, task_id, **fields)
+
+    monkeypatch.setattr(History, "update", update)
+    source = write(tmp_path / "list.txt", "ok one\ncrash two\n")
+
+    result = batch(source, tmp_path / "clips", "--json")
+
+    assert result.exit_code == 1, result.stderr
+    lines = {d["line"]: d for d in map(json.loads, result.stdout.splitlines())}
+    assert lines[2] == {"line": 2, "status": "failed", "error": "unexpected in update"}
+    assert lines[1]["status"] == "completed"
+    assert "Error: line 2: unexpected RuntimeError: unexpected in update" in result.stderr

@@ -410,3 +410,36 @@ def test_termination_signal_stops_following_but_keeps_the_call(signum: int, tmp_
     assert done["spawns"] == [job.remote_call_id]
     assert done["gets"] >= 1
     assert done["cancelled"] == []
+
+
+@pytest.mark.parametrize("flag", ["--duration", "--guidance"])
+def test_nan_is_out_of_range_before_anything_is_spent(flag: str, modal_standin: ModalStandIn):
+    result = invoke("generate", "a fox", "--no-enhance", *SMALL, flag, "nan")
+
+    assert result.exit_code == 2, result.stderr
+    assert f"Error: {flag} nan is out of range" in result.stderr
+    assert modal_standin.spawns == []  # nothing paid for
+    assert history().list() == []
+
+
+def test_ctrl_c_during_submit_records_no_submit_time(
+    modal_standin: ModalStandIn, monkeypatch: pytest.MonkeyPatch
+):
+    """Ctrl-C while the call is spawned waits until its id is recorded, then cancels the
+    job; the submission did not finish, so no submit time is recorded."""
+    from tests import modal_standin as standin_module
+
+    spawn = standin_module._FakeMethod.spawn
+
+    def spawn_then_sigint(self, request):  # type: ignore[no-untyped-def]
+        call = spawn(self, request)
+        os.kill(os.getpid(), signal.SIGINT)
+        return call
+
+    monkeypatch.setattr(standin_module._FakeMethod, "spawn", spawn_then_sigint)
+    result = invoke("generate", "a fox", "--no-enhance", *SMALL)
+
+    assert result.exit_code == 130, result.stderr
+    job = only_job()
+    assert job.status == "cancelled"
+    assert job.timings == {}

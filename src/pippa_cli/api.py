@@ -10,8 +10,9 @@ Options are the CLI's, as keywords (duration, fps, width, height, steps, guidanc
 negative_prompt, seed, model, style, camera_angle, lighting, movement, mood, enhance,
 allow_large); those not given take the CLI's defaults and settings (PIPPA_* variables, .env).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
-`PippaError` (see pippa_cli.errors). A job is in the history like any other
-(`pippa status`). Nothing is printed unless an `Output` is passed. `pippa generate` and
+`PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
+job is in the history like any other (`pippa status`). Nothing is printed, and nothing
+asked, unless an `Output` is passed. `pippa generate` and
 `pippa enhance` call these functions.
 """
 
@@ -44,6 +45,7 @@ def enhance(
     from pippa_cli.prompt_input import validate_prompt
     from pippa_cli.settings import load_settings
 
+    _check_types(customization)
     checked = Customization.create(**customization)
     text = validate_prompt(prompt)
     return enhance_prompt(text, checked, settings or load_settings(), strict=strict)
@@ -76,11 +78,9 @@ def generate(
     from pippa_cli.settings import load_settings
     from pippa_cli.spec import spec_from
 
-    try:
-        # Every option of the table, as the CLI passes them: None where not given.
-        given = GivenOptions({**{option.name: None for option in OPTIONS}, **options})
-    except TypeError as exc:
-        raise UsageError(str(exc), "See `pippa generate --help` for the options.") from None
+    _check_types(options)
+    # Every option of the table, as the CLI passes them: None where not given.
+    given = GivenOptions({**{option.name: None for option in OPTIONS}, **options})
     if settings is None:
         settings = load_settings(backend=backend, **given.settings_overrides())
     spec = spec_from(
@@ -96,8 +96,28 @@ def generate(
     history = History.open_default(settings.home)
     renderer = make_backend(spec.backend, settings, modal_sdk=modal_sdk)
     services = Services(settings, history, renderer, strict=strict)
+    # A library call prints nothing and asks nothing: Ctrl-C cancels the job on Modal
+    # (unless keep_running) and raises errors.Interrupted, a KeyboardInterrupt.
+    silent = Output(quiet=True, interactive=False)
     outcome = run_generation(
-        spec, services, out or Output(quiet=True), detach=detach, keep_running=keep_running
+        spec, services, out or silent, detach=detach, keep_running=keep_running
     )
     outcome.raise_for_outcome()
     return outcome.job or history.get(outcome.task_id)
+
+
+def _check_types(options: dict[str, Any]) -> None:
+    """UsageError for a keyword the table does not have, or a value of the wrong type
+    (the checks after this one compare numbers and read strings)."""
+    from pippa_cli.errors import UsageError
+    from pippa_cli.request_options import BY_NAME
+
+    hint = "See `pippa generate --help` for the options."
+    unknown = sorted(set(options) - set(BY_NAME))
+    if unknown:
+        raise UsageError(f"not request options: {', '.join(unknown)}", hint)
+    for name, value in options.items():
+        option = BY_NAME[name]
+        if value is not None and not option.accepts(value):
+            wanted = " or ".join(t.__name__ for t in option.json_types)
+            raise UsageError(f"{name} must be {wanted}, not {type(value).__name__}", hint)

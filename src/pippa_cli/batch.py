@@ -44,16 +44,18 @@ class LineResult:
         job = outcome.job
         if outcome.ending is Ending.COMPLETED:
             return cls(line, outcome.ending.value, job.video_path if job else None, job=job)
-        error = outcome.error
-        # An unexpected exception is reported with its type; its text is the line's error.
-        shown = outcome.message if isinstance(error, PippaError) else f"{outcome.message}: {error}"
+        if not outcome.expected:
+            # A crash: shown with its type; the line's result is the error's text alone.
+            error = str(outcome.error)
+            shown = f"{outcome.message}: {error}"
+            return cls(line, outcome.ending.value, error=error, shown_error=shown)
         return cls(
             line,
             outcome.ending.value,
-            error=outcome.message if isinstance(error, PippaError) else str(error),
+            error=outcome.message,
             job=job,
             stops_batch=outcome.interrupted,
-            shown_error=shown,
+            shown_error=outcome.message,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pippa_cli.errors import UsageError
-from pippa_cli.request_options import BATCH_OPTIONS
+from pippa_cli.request_options import BATCH_OPTIONS, BY_NAME
 
 # A list longer than this is refused rather than read into memory (`--from-file /dev/zero`,
 # `yes | pippa ...` would otherwise never end); 16 MiB is some 100,000 long prompts.
@@ -138,8 +138,6 @@ def _parse_json_line(number: int, line: str) -> BatchLine:
             f"unknown field(s) {', '.join(unknown)}; allowed: prompt, name, " + ", ".join(OVERRIDES)
         )
     for key, value in obj.items():
-        wanted = OVERRIDES[key]
-        # bool is an int in Python; only a bool option may be one.
-        if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+        if not BY_NAME[key].accepts(value):
             raise ValueError(f'"{key}" has the wrong type ({type(value).__name__})')
     return BatchLine(number, prompt, obj, name)

@@ -11,7 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from pippa_cli.clip_files import VideoNotSaved
-from pippa_cli.errors import BackendError, HistoryError, PippaError
+from pippa_cli.errors import BackendError, HistoryError, Interrupted, PippaError
 from pippa_cli.history import CANCELLED, FAILED, Job
 from pippa_cli.outcome import Ending, Outcome
 from pippa_cli.recording import CancelRequested, JobRecorder
@@ -21,14 +21,10 @@ if TYPE_CHECKING:
     from pippa_cli.backends.base import Backend
 
 
-class Interrupted(PippaError):
-    """The user stopped the command (Ctrl-C) or the process was asked to end."""
+class CancelledElsewhere(PippaError):
+    """`pippa cancel` from another terminal cancelled this job (only this one)."""
 
     exit_code = 130
-
-
-class CancelledElsewhere(Interrupted):
-    """`pippa cancel` from another terminal cancelled this job (only this one)."""
 
 
 def settle(exc: BaseException, record: JobRecorder, backend: Backend) -> Outcome:

@@ -6,9 +6,13 @@
     ├── BackendError      the render backend failed (Modal, local GPU)
     └── HistoryError      the job history cannot be read or written
 
+    KeyboardInterrupt
+    └── Interrupted       exit 130: Ctrl-C or a signal stopped a job (what became of it)
+
 Each carries a one-line message and, where there is one, a hint saying what to do next.
-The CLI turns them into `Error: message` plus the hint; nothing else is shown unless the
-user asked for tracebacks (--debug or PIPPA_DEBUG=1).
+Interrupted is a KeyboardInterrupt, so that a Python caller's `except Exception` never
+swallows a Ctrl-C. The CLI turns them all into `Error: message` plus the hint; nothing
+else is shown unless the user asked for tracebacks (--debug or PIPPA_DEBUG=1).
 """
 
 from __future__ import annotations
@@ -41,3 +45,17 @@ class BackendError(PippaError):
 
 class HistoryError(PippaError):
     pass
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user stopped a job (Ctrl-C) or its process was asked to end; the message says
+    what became of the job (cancelled, or left running on Modal)."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.task_id: str | None = None
+        self.details: str | None = None

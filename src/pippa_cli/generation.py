@@ -158,29 +158,37 @@ def _render(
         record.progress(status=RUNNING, stage="loading")
         with record.timed("render_s"):
             return backend.render(request, spec.model, on_progress, check_stop=record.check_stop)
-    submitted = started = time.monotonic()
+    started = time.monotonic()
+    submitted: float | None = None
 
     def on_submitted(call_id: str) -> None:  # runs with Ctrl-C held
         nonlocal submitted
         record.record_call(call_id, backend.cancel)
         submitted = time.monotonic()
-        record.timings["submit_s"] = round(submitted - started, 3)
+
+    def submit_timed() -> None:
+        # Recorded once the submission is over (a Ctrl-C held during it has not struck):
+        # at the first check after it, or when it returns.
+        if submitted is not None and "submit_s" not in record.timings:
+            record.timings["submit_s"] = round(submitted - started, 3)
+
+    def check_stop() -> None:
+        submit_timed()
+        record.check_stop()
 
     try:
         if not follow:
             record.check_stop()
             backend.submit(request, spec.model, on_submitted)
+            submit_timed()
             return None
         data = backend.render(
-            request,
-            spec.model,
-            on_progress,
-            on_submitted=on_submitted,
-            check_stop=record.check_stop,
+            request, spec.model, on_progress, on_submitted=on_submitted, check_stop=check_stop
         )
     except KeyboardInterrupt:
         if record.call_id:  # a paid call exists: keep it running, or cancel it
             record.keep_running = policy.keeps_running()
         raise
-    record.timings["remote_s"] = round(time.monotonic() - submitted, 3)
+    submit_timed()
+    record.timings["remote_s"] = round(time.monotonic() - (submitted or started), 3)
     return data

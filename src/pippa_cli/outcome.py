@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from pippa_cli.errors import PippaError
+from pippa_cli.errors import Interrupted, PippaError
 from pippa_cli.history import Job
 
 
@@ -35,7 +35,8 @@ class Outcome:
     # The record as the job ended; None where the history could not be read back.
     job: Job | None = None
     # Why it did not complete, as the user reads it (message, hint and exit code): a
-    # PippaError, or the unexpected exception itself (the CLI reports that as a crash).
+    # PippaError, errors.Interrupted (Ctrl-C or a signal), or the unexpected exception
+    # itself (the CLI reports that as a crash).
     error: BaseException | None = None
     # Ctrl-C or a signal here (a batch stops its other lines too), not a `pippa cancel`
     # of this one job from elsewhere.
@@ -46,25 +47,30 @@ class Outcome:
         return self.ending in (Ending.COMPLETED, Ending.DETACHED)
 
     @property
+    def expected(self) -> bool:
+        """Whether the error is one pippa explains (not a crash)."""
+        return isinstance(self.error, PippaError | Interrupted)
+
+    @property
     def message(self) -> str | None:
-        if isinstance(self.error, PippaError):
+        if isinstance(self.error, PippaError | Interrupted):
             return self.error.message
         return None if self.error is None else f"unexpected {type(self.error).__name__}"
 
     @property
     def hint(self) -> str | None:
-        return self.error.hint if isinstance(self.error, PippaError) else None
+        return self.error.hint if isinstance(self.error, PippaError | Interrupted) else None
 
     @property
     def exit_code(self) -> int:
         if self.ok:
             return 0
-        return self.error.exit_code if isinstance(self.error, PippaError) else 1
+        return self.error.exit_code if isinstance(self.error, PippaError | Interrupted) else 1
 
     def raise_for_outcome(self) -> None:
         """Raise the error of a job that did not complete (httpx's raise_for_status):
         the CLI's one error handler then reports it like any other."""
         if self.error is not None and not self.ok:
-            if isinstance(self.error, PippaError):
+            if isinstance(self.error, PippaError | Interrupted):
                 self.error.task_id = self.task_id
             raise self.error

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -82,6 +81,13 @@ class RequestOption(Generic[T]):
         """The JSON types a batch line may give (a JSON number without a point is an int)."""
         return (int, float) if self.type is float else (self.type,)
 
+    def accepts(self, value: Any) -> bool:
+        """Whether `value` has a type this option takes, as JSON or Python gives it (a
+        bool is an int in Python: only a bool option takes one)."""
+        if isinstance(value, bool):
+            return self.type is bool
+        return isinstance(value, self.json_types)
+
     def show(self, value: Any) -> str:
         return f"{value:g}" if self.type is float and value is not None else str(value)
 
@@ -97,7 +103,8 @@ class RequestOption(Generic[T]):
                 f"LTX-Video needs multiples of {self.multiple_of}; nearest valid: "
                 f"{self._nearest(number)}.",
             )
-        if (low is not None and number < low) or (high is not None and number > high):
+        # `not low <= x`: NaN is in no range (`x < low` would let it through).
+        if (low is not None and not low <= number) or (high is not None and not number <= high):
             raise UsageError(
                 f"{self.cli_flag} {self.show(number)} is out of range",
                 self.explain.format(min=self.show(low), max=self.show(high)),
@@ -112,6 +119,12 @@ class RequestOption(Generic[T]):
         below = value // step * step
         nearest = [v for v in (below, below + step) if low <= v <= high]
         return " or ".join(map(str, nearest)) or self.show(low if value < low else high)
+
+
+def _random_seed() -> int:
+    import secrets  # here, not at the top: `pippa --help` imports this module
+
+    return secrets.randbelow(MAX_SEED + 1)
 
 
 def _negative_prompt(text: str) -> str:
@@ -209,7 +222,7 @@ SEED = RequestOption(
     render_field="seed",
     minimum=0,
     maximum=MAX_SEED,
-    unset=lambda preset: secrets.randbelow(MAX_SEED + 1),
+    unset=lambda preset: _random_seed(),
 )
 MODEL = RequestOption(
     "model",

@@ -2,7 +2,7 @@
 
 Foreign text (an LLM's answer, a server's error body, a file name, a model's config) may
 carry terminal control sequences (ESC/CSI/OSC, C1), bidi overrides or NUL. Two rules,
-applied at the few places text leaves pippa (output.py, the history, sidecars, MP4 tags):
+applied at the few places text leaves pippa (output/, the history, sidecars, MP4 tags):
 
 - `strip_controls`: an enhanced prompt loses every control and bidi character (it is
   data a video model reads, and is stored in files other tools read);

@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
 
 class Output:
-    def __init__(self, *, quiet: bool = False, json_mode: bool = False) -> None:
+    def __init__(
+        self, *, quiet: bool = False, json_mode: bool = False, interactive: bool = True
+    ) -> None:
         self.quiet = quiet
         self.json_mode = json_mode
+        # Whether questions may be put to a user at the terminal (not from a library call).
+        self.interactive = interactive
         self._warned: set[str] = set()
         self.stdout_closed = False
 
@@ -95,10 +99,10 @@ class Output:
     ) -> bool:
         """Ask a yes/no question on the terminal; `pause` first stops a live display.
 
-        Without a terminal to ask on (stdin or stderr redirected), or when the user answers
-        Ctrl-C or end-of-file, the answer is `default`.
+        Without a terminal to ask on (stdin or stderr redirected, or not `interactive`), or
+        when the user answers Ctrl-C or end-of-file, the answer is `default`.
         """
-        if not (sys.stdin.isatty() and self.err.is_terminal):
+        if not (self.interactive and sys.stdin.isatty() and self.err.is_terminal):
             return default
         from rich.prompt import Confirm
         from rich.text import Text
