@@ -2,7 +2,7 @@
 
 The Modal app, the local backend and the tests all call this module; it needs torch,
 diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
-but the presets and the encoder.
+but the presets, the encoder and the image conditioning (ltx_conditioning.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 
 # on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding".
 ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ImageCondition:
+    """One image the clip passes through."""
+
+    png: bytes  # already resized + center-cropped to the request's width x height, PNG
+    frame: int  # 0 .. num_frames - 1 (already resolved: @-1 is num_frames - 1)
+    strength: float  # 0 .. 1
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class RenderRequest:
     # Decode in tiles: long or large clips need less GPU memory that way.
     vae_tiling: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    # Images the clip starts from or passes through; as bytes, so they travel to Modal.
+    images: tuple[ImageCondition, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -63,9 +74,16 @@ class RenderRequest:
         if unknown:
             raise ValueError(f"unknown request field(s) {', '.join(map(str, unknown))}")
         try:
-            return cls(**data)
+            request = cls(**data)
         except TypeError as exc:  # a required field missing
             raise ValueError(str(exc)) from None
+        # The images arrive as to_dict made them: plain dicts, checked one by one.
+        from pippa_cli.ltx_conditioning import images_from_dicts
+
+        images = images_from_dicts(
+            request.images, request.width, request.height, request.num_frames
+        )
+        return dataclasses.replace(request, images=images)
 
 
 def load_pipeline(
@@ -134,7 +152,15 @@ def render_frames(
     extra: dict[str, Any] = {}
     if request.timesteps:
         extra["timesteps"] = list(request.timesteps)
-    output = pipe(
+    runner = pipe
+    if request.images:
+        # Only with images: without a condition LTXConditionPipeline does not reproduce
+        # LTXPipeline's frames, and text-to-video must render as it always has.
+        from pippa_cli.ltx_conditioning import condition_pipeline, video_conditions
+
+        runner = condition_pipeline(pipe)
+        extra["conditions"] = video_conditions(request.images)
+    output = runner(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
         width=request.width,
