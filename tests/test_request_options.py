@@ -7,8 +7,19 @@ from typer.testing import CliRunner
 
 from pippa_cli.batch_input import OVERRIDES
 from pippa_cli.cli.app import app
+from pippa_cli.errors import UsageError
 from pippa_cli.ltx import RenderRequest
-from pippa_cli.request_options import BATCH_OPTIONS, OPTIONS, GivenOptions
+from pippa_cli.presets import resolve_model
+from pippa_cli.request_options import (
+    BATCH_OPTIONS,
+    IMAGE,
+    OPTIONS,
+    RENDER,
+    SEED,
+    GivenOptions,
+    RequestOption,
+    check,
+)
 from pippa_cli.spec import build_spec
 
 
@@ -48,3 +59,29 @@ def test_a_line_wins_only_for_the_options_its_command_has():
 
     assert merged == GivenOptions({"style": "", "mood": "eerie"})
     assert merged.customization().as_dict() == {"mood": "eerie"}
+
+
+def test_a_repeatable_option_takes_one_value_or_a_list_and_checks_each():
+    assert IMAGE.repeatable and IMAGE.json_types == (str, list)
+    assert IMAGE.accepts("a.png") and IMAGE.accepts(["a.png", "b.png@-1"])
+    assert IMAGE.accepts(("a.png",)) and IMAGE.accepts([])
+    assert not IMAGE.accepts(3) and not IMAGE.accepts(["a.png", 3])
+    assert IMAGE.check_all("a.png") == ("a.png",)
+    assert IMAGE.check_all(["a.png", "b.png@-1"]) == ("a.png", "b.png@-1")
+    counts = RequestOption("count", int, None, "How many.", RENDER, repeatable=True, maximum=3)
+    assert counts.json_types == (int, list)
+    with pytest.raises(UsageError, match="--count 5 is out of range"):
+        counts.check_all([1, 5])
+
+
+def test_a_repeatable_option_is_checked_as_a_tuple_empty_when_not_given():
+    preset = resolve_model("ltx-video").defaults
+    given = GivenOptions({"model": "ltx-video", "image": ["a.png", "b.png@-1"]})
+    hash(given)  # a JSON list is kept as a tuple
+
+    checked = check(given, lambda: preset)
+
+    assert checked.every(IMAGE) == ("a.png", "b.png@-1")
+    assert check(GivenOptions({"model": "ltx-video"}), lambda: preset).every(IMAGE) == ()
+    with pytest.raises(TypeError, match="seed is not repeatable"):
+        checked.every(SEED)

@@ -7,8 +7,10 @@
     print(job.video_path, job.seed, job.enhanced_prompt)
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
-negative_prompt, seed, model, style, camera_angle, lighting, movement, mood, enhance,
-allow_large); those not given take the CLI's defaults and settings (PIPPA_* variables, .env).
+negative_prompt, seed, model, image, style, camera_angle, lighting, movement, mood,
+enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
+variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
+`--image` takes them (a Path is read as its text).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
 `PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
 job is in the history like any other (`pippa status`). Nothing is printed, and nothing
@@ -18,7 +20,7 @@ asked, unless an `Output` is passed. `pippa generate` and
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ def generate(
     from pippa_cli.settings import load_settings
     from pippa_cli.spec import spec_from
 
+    options = _paths_as_text(options)
     _check_types(options)
     # Every option of the table, as the CLI passes them: None where not given.
     given = GivenOptions({**{option.name: None for option in OPTIONS}, **options})
@@ -104,6 +107,16 @@ def generate(
     )
     outcome.raise_for_outcome()
     return outcome.job or history.get(outcome.task_id)
+
+
+def _paths_as_text(options: dict[str, Any]) -> dict[str, Any]:
+    """`image=Path(...)` (or a list holding Paths) as the text the CLI would get."""
+    image = options.get("image")
+    if isinstance(image, PurePath):
+        return {**options, "image": str(image)}
+    if isinstance(image, (list, tuple)):
+        return {**options, "image": [str(v) if isinstance(v, PurePath) else v for v in image]}
+    return options
 
 
 def _check_types(options: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Reading a prompt list for batch runs: plain text (one prompt a line) or JSON Lines.
 
 Text: blank lines and `#` comments are skipped. JSON Lines: one object a line with
-`prompt` and any per-line override of the command's options. Every line is checked
-before anything is submitted; a bad line is reported with its number.
+`prompt` and any per-line override of the command's options (a repeatable one, `image`,
+as a string or a list of strings; its paths are relative to the list's directory). Every
+line is checked before anything is submitted; a bad line is reported with its number.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
         except ValueError as exc:
             errors.append(LineError(number, str(exc)))
     return lines, errors
+
+
+def list_directory(source: str) -> Path:
+    """Where a list's relative paths (a line's `image`) start: the list file's directory,
+    or the working directory for stdin."""
+    if source == "-":
+        return Path.cwd()
+    return Path(source).expanduser().absolute().parent
 
 
 def _is_json_object(line: str) -> bool:

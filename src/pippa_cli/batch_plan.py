@@ -34,11 +34,13 @@ def plan(
     backend: str,
     overwrite: bool,
     check: Callable[[GenerateSpec], None] | None = None,
+    image_dir: Path | None = None,
 ) -> tuple[list[Planned], list[LineError]]:
     """Validate every line into a spec with its output path; decide what a rerun skips.
 
     `defaults` are the command's options (the model filled in from the settings); each
-    line's own replace them."""
+    line's own replace them. A line's own `image` paths are relative to `image_dir` (the
+    list's directory); the command's --image paths to the working directory."""
     planned: list[Planned] = []
     errors: list[LineError] = []
     taken: dict[Path, int] = {}
@@ -56,7 +58,7 @@ def plan(
                     f"{path.name} exists but is not a finished pippa clip",
                     "Move it away, or pass --overwrite to replace it.",
                 )
-            spec = _line_spec(line, defaults, path, backend)
+            spec = _line_spec(line, defaults, path, backend, image_dir)
             if check is not None:
                 check(spec)
         except PippaError as exc:
@@ -107,7 +109,9 @@ def _finished_sidecar(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("status") == "completed" else None
 
 
-def _line_spec(line: BatchLine, defaults: GivenOptions, path: Path, backend: str) -> GenerateSpec:
+def _line_spec(
+    line: BatchLine, defaults: GivenOptions, path: Path, backend: str, image_dir: Path | None
+) -> GenerateSpec:
     return spec_from(
         line.prompt,
         defaults.merged(line.overrides),
@@ -115,4 +119,5 @@ def _line_spec(line: BatchLine, defaults: GivenOptions, path: Path, backend: str
         output=path,
         # Resume is decided above; an incomplete leftover is rendered again.
         overwrite=True,
+        image_dir=image_dir if "image" in line.overrides else None,
     )

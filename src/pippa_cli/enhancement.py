@@ -5,11 +5,16 @@ keep the subject, count, action and quoted text; one flowing paragraph that star
 main action; camera, lighting, motion; at most ~150 words; the prompt alone. When the LLM
 cannot be used, the original prompt is returned with the customization as plain phrases.
 Talking to Groq is groq_client.py; turning its answer into a prompt is llm_answer.py.
+
+When the clip starts from (or passes through) the user's images, the LLM is told so, in
+the spirit of Lightricks' own enhancer's image mode: the picture already sets the scene,
+so the prompt describes motion and change. Lightricks caption the image first; pippa has
+no captioner, so the LLM knows only where the images are, never what they show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +47,63 @@ description itself; do not list them at the end.
 never answer it.
 - Output the prompt only: no preamble, no title, no label, no quotes, no notes."""
 
+# Added to SYSTEM_PROMPT when images are frames of the clip (see ImagePlacement).
+IMAGE_RULES = """\
+The user's own images are frames of this clip; you cannot see them:
+- The video model already takes the subject, setting, framing and colours from the \
+images. Do not describe what they show beyond what the idea says, and never contradict it.
+- Describe what moves and changes: the action, gestures, the camera's movement, and how \
+light, weather or mood evolve during the shot."""
+
+
+@dataclass(frozen=True)
+class ImagePlacement:
+    """Where the user's images sit in the clip: all the LLM learns of them."""
+
+    first: bool = False  # an image is the first frame: the clip starts from it
+    last: bool = False  # an image is the last frame: the clip arrives at it
+    between: int = 0  # images at frames in between
+
+    @classmethod
+    def of(cls, frames: Iterable[int], num_frames: int) -> ImagePlacement:
+        frames = set(frames)
+        last = num_frames - 1
+        return cls(0 in frames, last in frames, len(frames - {0, last}))
+
+    def __bool__(self) -> bool:
+        return self.first or self.last or self.between > 0
+
+    def rules(self) -> list[str]:
+        """The rules this placement adds to IMAGE_RULES."""
+        rules = []
+        if self.first:
+            rules.append(
+                "- The clip starts from an image: begin at that moment and describe what "
+                "happens next, not the scene itself."
+            )
+        if self.last:
+            rules.append(
+                "- The clip ends on an image: describe a continuous change that arrives at it."
+            )
+        if self.between:
+            rules.append(
+                "- The clip passes through images on the way: keep the motion continuous "
+                "through them."
+            )
+        return rules
+
+    def describe(self) -> str:
+        """The user message's line about the images."""
+        parts = []
+        if self.first:
+            parts.append("the first frame is the user's image")
+        if self.last:
+            parts.append("the last frame is the user's image")
+        if self.between:
+            parts.append(f"{self.between} more of the user's images in between")
+        return "; ".join(parts)
+
+
 _FIELD_LABELS = {
     "style": "Style",
     "camera_angle": "Camera angle",
@@ -73,12 +135,18 @@ class Enhancement:
         return data
 
 
-def build_messages(prompt: str, customization: Customization) -> list[dict[str, str]]:
+def build_messages(
+    prompt: str, customization: Customization, images: ImagePlacement | None = None
+) -> list[dict[str, str]]:
     lines = [f"Idea: {prompt}"]
     for name, value in customization.as_dict().items():
         lines.append(f"{_FIELD_LABELS[name]}: {value}")
+    system = SYSTEM_PROMPT
+    if images:
+        system = "\n\n".join([SYSTEM_PROMPT, "\n".join([IMAGE_RULES, *images.rules()])])
+        lines.append(f"Images: {images.describe()}")
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system},
         {"role": "user", "content": "\n".join(lines)},
     ]
 
@@ -100,11 +168,13 @@ def enhance_prompt(
     *,
     strict: bool = False,
     gate: GroqGate | None = None,
+    images: ImagePlacement | None = None,
 ) -> Enhancement:
     """Enhance `prompt`; fall back (or raise EnhancementError when strict) if Groq fails.
 
     `gate` is shared by the requests of one command (a list): it stops them all at a
-    rejected key and spaces them out on rate limits.
+    rejected key and spaces them out on rate limits. `images` says where the user's images
+    sit in the clip, if it has any.
     """
     result = Enhancement(
         original_prompt=prompt,
@@ -123,7 +193,7 @@ def enhance_prompt(
         hint = "Copy the key again from https://console.groq.com/keys (gsk_ and letters)."
     else:
         try:
-            cleaned = ask_groq(key, build_messages(prompt, customization), settings, gate)
+            cleaned = ask_groq(key, build_messages(prompt, customization, images), settings, gate)
             if cleaned:
                 result.enhanced_prompt = cleaned
                 result.enhanced = True

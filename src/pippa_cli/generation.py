@@ -57,7 +57,7 @@ def run_generation(
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
     with StageProgress(out) as progress, signals_as_exceptions():
         # Everything that can be checked for free, then the weights, before the job starts.
-        for warning in backend.preflight(spec, progress.stage):
+        for warning in [*backend.preflight(spec, progress.stage), *spec.notes]:
             progress.warn(warning)
         spec = dataclasses.replace(spec, model=backend.prepare(spec.model, progress.stage))
 
@@ -128,12 +128,17 @@ def _enhance(
 ) -> str:
     prompt = spec.prompt
     if spec.enhance:
-        from pippa_cli.enhancement import enhance_prompt
+        from pippa_cli.enhancement import ImagePlacement, enhance_prompt
 
         progress.stage("enhance")
+        images = ImagePlacement.of((image.frame for image in spec.images), spec.num_frames)
         with record.timed("enhance_s"):
             result = enhance_prompt(
-                spec.prompt, spec.customization, services.settings, strict=services.strict
+                spec.prompt,
+                spec.customization,
+                services.settings,
+                strict=services.strict,
+                images=images,
             )
         if result.warning:
             progress.warn(result.warning)

@@ -1,10 +1,10 @@
 """The RenderRequest a checked spec becomes: the fields the option table routes there, what
-the spec derives (frames, timesteps, tiling) and the MP4 tags that say where a clip came
-from."""
+the spec derives (frames, timesteps, tiling, the fitted images) and the MP4 tags that say
+where a clip came from."""
 
 from __future__ import annotations
 
-from pippa_cli.ltx import RenderRequest
+from pippa_cli.ltx import ImageCondition, RenderRequest
 from pippa_cli.spec import GenerateSpec
 from pippa_cli.text import json_dumps, strip_controls
 from pippa_cli.version import __version__
@@ -37,5 +37,6 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         decode_noise_scale=spec.model.defaults.decode_noise_scale,
         vae_tiling=spec.vae_tiling,
         metadata=tags,
+        images=tuple(ImageCondition(i.png, i.frame, i.strength) for i in spec.images),
         **spec.options.render_fields(),  # width, height, fps, steps, guidance, seed, ...
     )

@@ -8,6 +8,10 @@ checks (`check`, run by spec.spec_from), the JSON Lines keys (batch_input.py), t
 recorded settings (GenerateSpec.settings) and the render request's fields
 (render_request.py). Adding an option is one row here plus the code that uses it.
 
+A `repeatable` row (`--image`) takes any number of values: the flag repeats, a JSON Lines
+line or a Python call gives one string or a list of them, and the checked value is a tuple
+(empty when not given; read it with `options.every(IMAGE)`).
+
 Longer than ~300 lines on purpose: the table is spelled out here whole, one row per
 option, so that no other module spells an option out. Imported by `pippa --help`:
 nothing heavy here.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -67,6 +71,9 @@ class RequestOption(Generic[T]):
     choices: tuple[str, ...] = ()  # offered by shell completion
     # Its default comes from pippa's settings (flag, then PIPPA_* variable, then .env).
     from_settings: bool = False
+    # Given any number of times (see the module docstring); each value is checked alone.
+    repeatable: bool = False
+    metavar: str = ""  # how --help names the value [default: its type]
 
     @property
     def cli_flag(self) -> str:
@@ -78,15 +85,22 @@ class RequestOption(Generic[T]):
 
     @property
     def json_types(self) -> tuple[builtins.type, ...]:
-        """The JSON types a batch line may give (a JSON number without a point is an int)."""
-        return (int, float) if self.type is float else (self.type,)
+        """The JSON types a batch line may give (a JSON number without a point is an int;
+        a repeatable option also takes a list)."""
+        one = (int, float) if self.type is float else (self.type,)
+        return (*one, list) if self.repeatable else one
 
     def accepts(self, value: Any) -> bool:
         """Whether `value` has a type this option takes, as JSON or Python gives it (a
         bool is an int in Python: only a bool option takes one)."""
+        if self.repeatable and isinstance(value, (list, tuple)):
+            return all(self._accepts_one(item) for item in value)
+        return self._accepts_one(value)
+
+    def _accepts_one(self, value: Any) -> bool:
         if isinstance(value, bool):
             return self.type is bool
-        return isinstance(value, self.json_types)
+        return isinstance(value, (int, float) if self.type is float else self.type)
 
     def show(self, value: Any) -> str:
         return f"{value:g}" if self.type is float and value is not None else str(value)
@@ -110,6 +124,12 @@ class RequestOption(Generic[T]):
                 self.explain.format(min=self.show(low), max=self.show(high)),
             )
         return value
+
+    def check_all(self, value: T | Sequence[T]) -> tuple[T, ...]:
+        """A repeatable option's values (one, or a list or tuple of them), each checked."""
+        if isinstance(value, (list, tuple)):
+            return tuple(self.check(item) for item in value)
+        return (self.check(value),)  # type: ignore[arg-type]
 
     def _nearest(self, value: int) -> str:
         """The multiples on either side of `value` that are in range (or the nearer end)."""
@@ -234,6 +254,19 @@ MODEL = RequestOption(
     recorded=False,  # recorded as the resolved source: label, location, revision
     from_settings=True,
 )
+IMAGE = RequestOption(
+    "image",
+    str,
+    None,
+    "PATH[@FRAME][:STRENGTH]: an image the clip starts from, or passes through at @FRAME "
+    "(-1: the last frame), held with STRENGTH 0 to 1 [default: 1]; repeatable. JPEG, PNG "
+    "or WebP, resized and center-cropped to the clip.",
+    RENDER,
+    repeatable=True,
+    metavar="<path>",
+    # Read, placed and recorded (file name, SHA-256, frame, strength) by spec.spec_from.
+    recorded=False,
+)
 ALLOW_LARGE = RequestOption(
     "allow_large",
     bool,
@@ -279,6 +312,7 @@ OPTIONS: tuple[RequestOption[Any], ...] = (
     NEGATIVE_PROMPT,
     SEED,
     MODEL,
+    IMAGE,
     *CUSTOMIZATIONS,
     ALLOW_LARGE,
     ENHANCE,
@@ -296,7 +330,10 @@ class GivenOptions:
         unknown = sorted(set(values) - set(BY_NAME))
         if unknown:
             raise TypeError(f"not request options: {', '.join(unknown)}")
-        self._values = dict(values)
+        # A repeatable option's list (JSON, the command line) is kept as a tuple: hashable.
+        self._values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+        }
 
     def get(self, option: RequestOption[T]) -> T | None:
         """The value given, else the option's default (None: decided when checked)."""
@@ -362,6 +399,13 @@ class CheckedOptions:
         value: T = self._values[option.name]
         return value
 
+    def every(self, option: RequestOption[T]) -> tuple[T, ...]:
+        """A repeatable option's values, in the order given (empty when not given)."""
+        if not option.repeatable:
+            raise TypeError(f"{option.name} is not repeatable: read it with options[...]")
+        values: tuple[T, ...] = self._values[option.name]
+        return values
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CheckedOptions) and self._values == other._values
 
@@ -403,6 +447,9 @@ def check(given: GivenOptions, preset: Callable[[], Preset]) -> CheckedOptions:
     checked: dict[str, Any] = {}
     for option in OPTIONS:
         value = given.get(option)
+        if option.repeatable:
+            checked[option.name] = () if value is None else option.check_all(value)
+            continue
         if option.unset is not None:
             defaults = preset()
             if value is None:

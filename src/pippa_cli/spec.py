@@ -2,7 +2,8 @@
 
 The options themselves (their ranges, defaults, messages) are declared in
 request_options.py; this module adds what concerns the request as a whole: the prompt,
-the model's source, the size limits and the output path.
+the model's source, the size limits, the output path and the images (read and fitted to
+the clip by image_input.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from pippa_cli.clip_names import check_output, default_name, default_output, sidecar_path
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
+from pippa_cli.image_input import InputImage, load_images
 from pippa_cli.limits import Request, check_request, needs_vae_tiling
 from pippa_cli.presets import ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
@@ -27,6 +29,7 @@ from pippa_cli.request_options import (
     FPS,
     GUIDANCE,
     HEIGHT,
+    IMAGE,
     MODEL,
     NEGATIVE_PROMPT,
     SEED,
@@ -59,6 +62,8 @@ class GenerateSpec:
     output: Path
     overwrite: bool
     timesteps: list[float] | None = field(default=None)
+    # The --image files, read and fitted to the clip, in the order given.
+    images: tuple[InputImage, ...] = ()
 
     # The options the core reads by name (`spec.seed`). A new option needs no line here:
     # the table routes it into the render request and the recorded settings.
@@ -95,6 +100,11 @@ class GenerateSpec:
     def sidecar(self) -> Path:
         return sidecar_path(self.output)
 
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know before the job starts (an image cropped to fit)."""
+        return [image.note for image in self.images if image.note]
+
     def settings(self) -> dict[str, Any]:
         """The settings used, as recorded in history, sidecar and MP4 tags."""
         return {
@@ -109,6 +119,8 @@ class GenerateSpec:
             **self.options.recorded(),  # width, height, steps, guidance, ...
             "vae_tiling": self.vae_tiling,
             "customization": self.customization.as_dict(),
+            # Only with images: a text prompt's settings stay as they were.
+            **({"images": [image.record() for image in self.images]} if self.images else {}),
         }
 
 
@@ -138,12 +150,14 @@ def spec_from(
     output: str | Path | None,
     overwrite: bool,
     now: datetime | None = None,
+    image_dir: Path | None = None,
 ) -> GenerateSpec:
     """Validate every option; raises UsageError (exit 2) naming the first problem.
 
     `options` must name the model. `output` is the user's -o text (a directory there gets
     the default name inside it) or a Path pippa chose itself (a batch line's file, taken as
-    a file name).
+    a file name). Relative --image paths are read from `image_dir` [default: the working
+    directory]; the images are read last, once everything else is known to be right.
     """
     customization = options.customization()
     prompt = validate_prompt(prompt)
@@ -171,6 +185,13 @@ def spec_from(
         path = check_output(output, overwrite, file_name=default_name(prompt, when))
     else:
         path = check_output(output, overwrite)
+    images = load_images(
+        checked.every(IMAGE),
+        num_frames=frames_for(checked[DURATION], checked[FPS]),
+        width=checked[WIDTH],
+        height=checked[HEIGHT],
+        directory=image_dir,
+    )
     return GenerateSpec(
         prompt=prompt,
         customization=customization,
@@ -180,4 +201,5 @@ def spec_from(
         output=path,
         overwrite=overwrite,
         timesteps=timesteps,
+        images=images,
     )

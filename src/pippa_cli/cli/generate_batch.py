@@ -39,7 +39,7 @@ def generate_batch(
 ) -> None:
     from pippa_cli.backends import make_backend
     from pippa_cli.batch import LineResult, run_batch
-    from pippa_cli.batch_input import read_lines
+    from pippa_cli.batch_input import list_directory, read_lines
     from pippa_cli.batch_plan import plan
     from pippa_cli.cli.context import modal_sdk
     from pippa_cli.errors import UsageError
@@ -91,15 +91,21 @@ def generate_batch(
 
     def check(spec: GenerateSpec) -> None:
         # Model-level checks run once per model (the backend keeps their outcome); the
-        # size checks run for every line.
-        warn(backend.preflight(spec, say))
+        # size checks run for every line. An image's note is shown once, like a warning.
+        warn([*backend.preflight(spec, say), *spec.notes])
 
     # The plan checks paths inside the directory, so a missing one is made now and taken
     # back if the run ends before anything renders (a bad list leaves no trace).
     created = make_dir(directory)
     try:
         planned, bad = plan(
-            lines, defaults, directory, backend=settings.backend, overwrite=overwrite, check=check
+            lines,
+            defaults,
+            directory,
+            backend=settings.backend,
+            overwrite=overwrite,
+            check=check,
+            image_dir=list_directory(source),
         )
         errors = sorted(errors + bad, key=lambda e: e.number)
         hinted: set[str] = set()

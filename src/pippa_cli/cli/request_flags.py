@@ -63,12 +63,16 @@ def _parameter(option: RequestOption[Any]) -> inspect.Parameter:
         # A flag that sets the opposite of the option's default: --no-enhance, --allow-large.
         kind: Any = bool
         default: Any = False
+    elif option.repeatable:  # the flag repeats: --image a.png --image b.png@-1
+        kind = list[option.type] | None  # type: ignore[name-defined]
+        default = None
     else:
         kind = option.type if option.default is not None else option.type | None
         default = option.default
     info = typer.Option(
         option.cli_flag,
         help=option.cli_help,
+        metavar=option.metavar or None,
         autocompletion=_completer(option.choices) if option.choices else None,
     )
     return inspect.Parameter(
@@ -82,6 +86,8 @@ def _parameter(option: RequestOption[Any]) -> inspect.Parameter:
 def _value(option: RequestOption[Any], given: Any) -> Any:
     if option.type is bool:
         return not option.default if given else option.default
+    if option.repeatable:
+        return tuple(given) if given else None
     return given
 
 
