@@ -411,6 +411,24 @@ def test_json_lines_images_are_relative_to_the_list(images: Path, modal_standin:
     }
 
 
+def test_a_batch_notes_a_cropped_image_once_before_submitting(
+    images: Path, modal_standin: ModalStandIn
+):
+    picture(Path("square.png"), size=(300, 300))
+    source = write(
+        Path("shots.jsonl"),
+        '{"prompt": "one", "image": "square.png"}\n{"prompt": "two", "image": "square.png"}\n',
+    )
+
+    result = batch(source, "clips")
+
+    assert result.exit_code == 0, result.stderr
+    note = "Warning: --image square.png: 300x300 differs in shape from the clip's 256x160"
+    assert result.stderr.count(note) == 1, result.stderr
+    assert result.stderr.index(note) < result.stderr.index("Done 2")
+    assert len(modal_standin.spawns) == 2
+
+
 def test_json_lines_image_lines_are_checked_before_anything_is_submitted(
     images: Path, modal_standin: ModalStandIn
 ):
