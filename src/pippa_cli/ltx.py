@@ -26,7 +26,9 @@ ProgressCallback = Callable[[str, int, int], None]
 class ImageCondition:
     """One image the clip passes through."""
 
-    png: bytes  # already resized + center-cropped to the request's width x height, PNG
+    # Already resized + center-cropped to the request's width x height, PNG. Not in the
+    # repr: a request printed in a log or an error would carry kilobytes of bytes.
+    png: bytes = field(repr=False)
     frame: int  # 0 .. num_frames - 1 (already resolved: @-1 is num_frames - 1)
     strength: float  # 0 .. 1
 

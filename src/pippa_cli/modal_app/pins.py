@@ -14,6 +14,8 @@ PINS = (
     "safetensors==0.8.0",
     "tokenizers==0.23.3",
     "av==18.1.0",
+    # diffusers needs Pillow but pins none; the container decodes request images with it.
+    "pillow==13.0.0",
     "numpy==2.4.6",
     "huggingface_hub==2.4.0",
     "hf-xet==1.8.0",
