@@ -66,9 +66,8 @@ class ImagePlacement:
 
     @classmethod
     def of(cls, frames: Iterable[int], num_frames: int) -> ImagePlacement:
-        frames = set(frames)
-        last = num_frames - 1
-        return cls(0 in frames, last in frames, len(frames - {0, last}))
+        taken, last = set(frames), num_frames - 1
+        return cls(0 in taken, last in taken, len(taken - {0, last}))
 
     def __bool__(self) -> bool:
         return self.first or self.last or self.between > 0

@@ -17,7 +17,7 @@ import hashlib
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ class InputImage:
     sha256: str  # of the file's bytes
     frame: int  # 0 .. num_frames - 1
     strength: float
-    png: bytes  # width x height, RGB
+    png: bytes = field(repr=False)  # width x height, RGB (kilobytes: kept out of the repr)
     note: str | None = None  # what fitting it did that the user may not expect
 
     def record(self) -> dict[str, Any]:
