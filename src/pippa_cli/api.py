@@ -10,7 +10,7 @@ Options are the CLI's, as keywords (duration, fps, width, height, steps, guidanc
 negative_prompt, seed, model, image, style, camera_angle, lighting, movement, mood,
 enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
 variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
-`--image` takes them (a Path is read as its text).
+`--image` takes them (a Path is the file it names, at frame 0).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
 `PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
 job is in the history like any other (`pippa status`). Nothing is printed, and nothing
@@ -110,12 +110,17 @@ def generate(
 
 
 def _paths_as_text(options: dict[str, Any]) -> dict[str, Any]:
-    """`image=Path(...)` (or a list holding Paths) as the text the CLI would get."""
+    """`image=Path(...)` (or a list holding Paths) as the text the CLI would get. A Path
+    names a file, whatever its name holds (`take:1`): it starts the clip (`@0`)."""
+
+    def text(value: Any) -> Any:
+        return f"{value}@0" if isinstance(value, PurePath) else value
+
     image = options.get("image")
     if isinstance(image, PurePath):
-        return {**options, "image": str(image)}
+        return {**options, "image": text(image)}
     if isinstance(image, (list, tuple)):
-        return {**options, "image": [str(v) if isinstance(v, PurePath) else v for v in image]}
+        return {**options, "image": [text(v) for v in image]}
     return options
 
 

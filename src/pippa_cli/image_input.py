@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
 # The image formats LTX users start from; anything else is refused rather than guessed at.
-FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP"}  # MPO: a phone's
+# JPEG with a second picture inside (the first one is read)
 # Larger is no photo a clip needs, and reading it would only cost memory.
 MAX_BYTES = 64 * 2**20
 # A crop that cuts off more than this share of a side is worth a note.
@@ -90,6 +91,9 @@ def _read_bytes(ref: ImageRef, path: Path) -> bytes:
         return UsageError(f"{FLAG} {ref.text}: {problem}", hint)
 
     try:
+        # A FIFO or a device would block or never end: only regular files are read.
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise refuse(f"{path} is not a regular file", "Name an image file.")
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
@@ -119,6 +123,8 @@ def _decode(ref: ImageRef, path: Path, data: bytes) -> Image.Image:
         # A decompression bomb (a small file of enormous dimensions) is refused, not
         # merely warned about.
         with warnings.catch_warnings():
+            # Pillow's other warnings (a damaged EXIF block) are not the user's business.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             picture = Image.open(io.BytesIO(data))
             kind = picture.format or "unknown"
@@ -132,7 +138,14 @@ def _decode(ref: ImageRef, path: Path, data: bytes) -> Image.Image:
         raise refuse(f"{path.name} has more than {limit:,} pixels", give) from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise refuse(f"{path.name} cannot be decoded ({exc})", give) from None
-    return ImageOps.exif_transpose(picture).convert("RGB")
+    with warnings.catch_warnings():
+        # A damaged EXIF block only loses the orientation; Pillow's warning is not ours.
+        warnings.simplefilter("ignore")
+        upright: Image.Image = ImageOps.exif_transpose(picture)
+    if upright.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        # 16-bit grey: scaled to 8 bits (convert("RGB") would clip it to white).
+        upright = upright.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    return upright.convert("RGB")
 
 
 def _fit(
@@ -152,7 +165,7 @@ def _fit(
         )
         note = (
             f"{FLAG} {ref.path}: {have_w}x{have_h} differs in shape from the clip's "
-            f"{width}x{height}; {round((1 - kept) * 100)}% of its {side} is cropped "
+            f"{width}x{height}; {min(round((1 - kept) * 100), 99)}% of its {side} is cropped "
             f"({edges})"
         )
     fitted = ImageOps.fit(picture, (width, height), method=Image.Resampling.LANCZOS)

@@ -16,8 +16,13 @@ from pippa_cli.text import has_unsafe_chars, visible
 
 FLAG = "--image"
 SYNTAX_HINT = "Write PATH[@FRAME][:STRENGTH], e.g. cat.jpg, dusk.png@-1, cat.jpg@0:0.8."
-_FRAME = re.compile(r"-?\d+")
-_STRENGTH = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+# ASCII digits only: `shot@٣` is a file name, not frame 3.
+_FRAME = re.compile(r"-?[0-9]+")
+_STRENGTH = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+# More images than keyframes a clip of at most 10 s could use; each one off frame 0 adds a
+# latent frame's tokens to the render, and its PNG to the request.
+MAX_IMAGES = 16
+_OUT_OF_RANGE = 10**9
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,15 @@ def parse_image(text: str) -> ImageRef:
     rest, strength = text, 1.0
     head, colon, tail = text.rpartition(":")
     if colon and _STRENGTH.fullmatch(tail):
-        rest, strength = head, float(tail)
+        rest, strength = head, float(tail) + 0.0  # + 0.0: -0 is recorded as 0
     path, frame = rest, None
     head, at, tail = rest.rpartition("@")
     if at and _FRAME.fullmatch(tail):
-        path, frame = head, int(tail)
+        # int() refuses thousands of digits; any that long is out of range anyway.
+        path, frame = (
+            head,
+            int(tail) if len(tail) <= 9 else _OUT_OF_RANGE * (-1 if tail[0] == "-" else 1),
+        )
     if not path:
         raise UsageError(f"{FLAG} {text!r} names no file", SYNTAX_HINT)
     if not 0 <= strength <= 1:
@@ -62,6 +71,11 @@ def place_images(refs: list[ImageRef], num_frames: int) -> list[tuple[ImageRef, 
     One image may leave out @FRAME: it starts the clip. Two images at one frame, or a frame
     outside the clip, are UsageErrors.
     """
+    if len(refs) > MAX_IMAGES:
+        raise UsageError(
+            f"{len(refs)} images; a clip takes at most {MAX_IMAGES}",
+            "Keep the keyframes that matter: the first, the last and a few between.",
+        )
     placed: list[tuple[ImageRef, int]] = []
     taken: dict[int, ImageRef] = {}
     for ref in refs:
