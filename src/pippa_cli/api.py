@@ -7,10 +7,11 @@
     print(job.video_path, job.seed, job.enhanced_prompt)
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
-negative_prompt, seed, model, image, style, camera_angle, lighting, movement, mood,
-enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
+negative_prompt, seed, model, image, extend, style, camera_angle, lighting, movement,
+mood, enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
 variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
-`--image` takes them (a Path is read as its text).
+`--image` takes them (a Path is read as its text); `extend` an MP4 to continue (a str or
+Path; `duration` is then the length added).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
 `PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
 job is in the history like any other (`pippa status`). Nothing is printed, and nothing
@@ -110,7 +111,10 @@ def generate(
 
 
 def _paths_as_text(options: dict[str, Any]) -> dict[str, Any]:
-    """`image=Path(...)` (or a list holding Paths) as the text the CLI would get."""
+    """`image=Path(...)` (or a list holding Paths), `extend=Path(...)`, as the text the CLI
+    would get."""
+    if isinstance(options.get("extend"), PurePath):
+        options = {**options, "extend": str(options["extend"])}
     image = options.get("image")
     if isinstance(image, PurePath):
         return {**options, "image": str(image)}
