@@ -272,8 +272,8 @@ EXTEND = RequestOption(
     str,
     None,
     "An MP4 clip to continue: its last frames start the new ones, --duration is the length "
-    "added, and the file written is the whole clip. Its size and frame rate are the "
-    "clip's (without --fps, its own rate is used).",
+    "added, and the file written is the whole clip. Its size and frame rate must be the "
+    "request's (--width, --height, --fps).",
     RENDER,
     metavar="<video>",
     # Read, checked and recorded (file name, SHA-256, frames) by spec.spec_from.
