@@ -7,10 +7,11 @@
     print(job.video_path, job.seed, job.enhanced_prompt)
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
-negative_prompt, seed, model, image, style, camera_angle, lighting, movement, mood,
-enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
+negative_prompt, seed, model, image, extend, style, camera_angle, lighting, movement,
+mood, enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
 variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
-`--image` takes them (a Path is the file it names, at frame 0).
+`--image` takes them (a Path is the file it names, at frame 0); `extend` an MP4 to
+continue (a str or Path; `duration` is then the length added).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
 `PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
 job is in the history like any other (`pippa status`). Nothing is printed, and nothing
@@ -110,8 +111,11 @@ def generate(
 
 
 def _paths_as_text(options: dict[str, Any]) -> dict[str, Any]:
-    """`image=Path(...)` (or a list holding Paths) as the text the CLI would get. A Path
-    names a file, whatever its name holds (`take:1`): it starts the clip (`@0`)."""
+    """`image=Path(...)` (or a list holding Paths), `extend=Path(...)`, as the text the CLI
+    would get. A Path names a file, whatever its name holds (`take:1`): as an image it
+    starts the clip (`@0`)."""
+    if isinstance(options.get("extend"), PurePath):
+        options = {**options, "extend": str(options["extend"])}
 
     def text(value: Any) -> Any:
         return f"{value}@0" if isinstance(value, PurePath) else value

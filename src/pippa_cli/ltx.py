@@ -2,7 +2,8 @@
 
 The Modal app, the local backend and the tests all call this module; it needs torch,
 diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
-but the presets, the encoder and the image conditioning (ltx_conditioning.py).
+but the presets, the encoder, the image conditioning (ltx_conditioning.py) and clip
+extension (ltx_extend.py).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class RenderRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     # Images the clip starts from or passes through; as bytes, so they travel to Modal.
     images: tuple[ImageCondition, ...] = ()
+    # A clip to continue (its MP4's bytes; ltx_extend.py): num_frames is then its overlap
+    # plus the new frames, and the MP4 returned holds the source's frames and the new ones.
+    extend: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,6 +89,18 @@ class RenderRequest:
         images = images_from_dicts(
             request.images, request.width, request.height, request.num_frames
         )
+        if request.extend is not None:
+            from pippa_cli.ltx_extend import check_source
+
+            if images:
+                raise ValueError("a request extends a clip or has images, not both")
+            check_source(
+                request.extend,
+                width=request.width,
+                height=request.height,
+                fps=request.fps,
+                num_frames=request.num_frames,
+            )
         return dataclasses.replace(request, images=images)
 
 
@@ -162,6 +178,15 @@ def render_frames(
 
         runner = condition_pipeline(pipe)
         extra["conditions"] = video_conditions(request.images)
+    source = None
+    if request.extend is not None:
+        from pippa_cli.ltx_conditioning import condition_pipeline
+        from pippa_cli.ltx_extend import SourceClip
+
+        size = (request.width, request.height)
+        source = SourceClip.decode(request.extend, *size, request.num_frames)
+        runner = condition_pipeline(pipe)
+        extra["conditions"] = [source.condition()]
     output = runner(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
@@ -180,7 +205,8 @@ def render_frames(
         **extra,
     )
     frames = np.asarray(output.frames[0])
-    return (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+    rendered = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return rendered if source is None else source.joined(rendered)
 
 
 def generate_mp4(

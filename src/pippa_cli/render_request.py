@@ -38,5 +38,6 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         vae_tiling=spec.vae_tiling,
         metadata=tags,
         images=tuple(ImageCondition(i.png, i.frame, i.strength) for i in spec.images),
+        extend=spec.extend.mp4 if spec.extend else None,
         **spec.options.render_fields(),  # width, height, fps, steps, guidance, seed, ...
     )

@@ -267,6 +267,18 @@ IMAGE = RequestOption(
     # Read, placed and recorded (file name, SHA-256, frame, strength) by spec.spec_from.
     recorded=False,
 )
+EXTEND = RequestOption(
+    "extend",
+    str,
+    None,
+    "An MP4 clip to continue: its last frames start the new ones, --duration is the length "
+    "added, and the file written is the whole clip. Its size and frame rate must be the "
+    "request's (--width, --height, --fps).",
+    RENDER,
+    metavar="<video>",
+    # Read, checked and recorded (file name, SHA-256, frames) by spec.spec_from.
+    recorded=False,
+)
 ALLOW_LARGE = RequestOption(
     "allow_large",
     bool,
@@ -313,6 +325,7 @@ OPTIONS: tuple[RequestOption[Any], ...] = (
     SEED,
     MODEL,
     IMAGE,
+    EXTEND,
     *CUSTOMIZATIONS,
     ALLOW_LARGE,
     ENHANCE,

@@ -2,8 +2,8 @@
 
 The options themselves (their ranges, defaults, messages) are declared in
 request_options.py; this module adds what concerns the request as a whole: the prompt,
-the model's source, the size limits, the output path and the images (read and fitted to
-the clip by image_input.py).
+the model's source, the size limits, the output path, the images (read and fitted to
+the clip by image_input.py) and the clip to extend (read and checked by extend_input.py).
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ from typing import Any
 from pippa_cli.clip_names import check_output, default_name, default_output, sidecar_path
 from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
+from pippa_cli.extend_input import SourceVideo, added_for, check_source, read_source
 from pippa_cli.image_input import InputImage, load_images
 from pippa_cli.limits import Request, check_request, needs_vae_tiling
+from pippa_cli.ltx_extend import OVERLAP
 from pippa_cli.presets import ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
 from pippa_cli.request_options import (
     ALLOW_LARGE,
     DURATION,
     ENHANCE,
+    EXTEND,
     FPS,
     GUIDANCE,
     HEIGHT,
@@ -64,6 +67,8 @@ class GenerateSpec:
     timesteps: list[float] | None = field(default=None)
     # The --image files, read and fitted to the clip, in the order given.
     images: tuple[InputImage, ...] = ()
+    # The --extend clip, read and checked: the render continues it (duration: the new part).
+    extend: SourceVideo | None = None
 
     # The options the core reads by name (`spec.seed`). A new option needs no line here:
     # the table routes it into the render request and the recorded settings.
@@ -90,11 +95,16 @@ class GenerateSpec:
 
     @property
     def num_frames(self) -> int:
+        """The frames rendered: with --extend, the source's last OVERLAP and the new ones."""
+        if self.extend is not None:
+            return OVERLAP + added_for(self.duration, self.fps)
         return frames_for(self.duration, self.fps)
 
     @property
     def real_duration(self) -> float:
-        return round(self.num_frames / self.fps, 3)
+        """The rendered length (with --extend, of the new part, added to the source's)."""
+        frames = self.num_frames - (OVERLAP if self.extend is not None else 0)
+        return round(frames / self.fps, 3)
 
     @property
     def sidecar(self) -> Path:
@@ -121,6 +131,7 @@ class GenerateSpec:
             "customization": self.customization.as_dict(),
             # Only with images: a text prompt's settings stay as they were.
             **({"images": [image.record() for image in self.images]} if self.images else {}),
+            **({"extend": self.extend.record(self.num_frames - OVERLAP)} if self.extend else {}),
         }
 
 
@@ -151,13 +162,15 @@ def spec_from(
     overwrite: bool,
     now: datetime | None = None,
     image_dir: Path | None = None,
+    extend_dir: Path | None = None,
 ) -> GenerateSpec:
     """Validate every option; raises UsageError (exit 2) naming the first problem.
 
     `options` must name the model. `output` is the user's -o text (a directory there gets
     the default name inside it) or a Path pippa chose itself (a batch line's file, taken as
-    a file name). Relative --image paths are read from `image_dir` [default: the working
-    directory]; the images are read last, once everything else is known to be right.
+    a file name). Relative --image paths are read from `image_dir` and an --extend path
+    from `extend_dir` [default: the working directory]; the images are read last, once
+    everything else is known to be right.
     """
     customization = options.customization()
     prompt = validate_prompt(prompt)
@@ -172,9 +185,15 @@ def spec_from(
     checked = check(options, lambda: source().defaults)
     preset = source().defaults
     steps = checked[STEPS]
+    extend = _extend_source(checked, extend_dir)
+    frames = frames_for(checked[DURATION], checked[FPS])
+    if extend is not None:
+        added = added_for(checked[DURATION], checked[FPS])
+        size = {"width": checked[WIDTH], "height": checked[HEIGHT], "fps": checked[FPS]}
+        check_source(extend, **size, added=added)
+        frames = OVERLAP + added
     if not checked[ALLOW_LARGE] and backend != "modal":
         # On Modal the backend checks this with the deployed GPU's limits as well.
-        frames = frames_for(checked[DURATION], checked[FPS])
         check_request(preset, Request(checked[WIDTH], checked[HEIGHT], frames, checked[FPS], steps))
     # Custom timesteps fit only the preset's own step count.
     timesteps = list(preset.timesteps) if preset.timesteps and steps == preset.steps else None
@@ -202,4 +221,18 @@ def spec_from(
         overwrite=overwrite,
         timesteps=timesteps,
         images=images,
+        extend=extend,
     )
+
+
+def _extend_source(checked: CheckedOptions, directory: Path | None) -> SourceVideo | None:
+    """The --extend clip, read (UsageError if it is none, or comes with --image)."""
+    text = checked[EXTEND]
+    if text is None:
+        return None
+    if checked.every(IMAGE):
+        raise UsageError(
+            f"{EXTEND.cli_flag} and {IMAGE.cli_flag} cannot be combined",
+            "An extended clip starts from its source's last frames: drop --image.",
+        )
+    return read_source(text, directory)
