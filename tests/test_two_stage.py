@@ -82,6 +82,7 @@ def test_ltx_hd_names_both_repositories_to_modal():
 
     assert (source.location, source.upsampler) == (MAIN, UPSAMPLER)
     assert source.remote_label == f"{MAIN}+{UPSAMPLER}"
+    assert resolve_model(source.remote_label).upsampler == UPSAMPLER  # what download_weights gets
     pinned = source.pinned(C1, C2)
     assert pinned.remote_label == f"{MAIN}@{C1}+{UPSAMPLER}@{C2}"
     # What the container resolves is what the client meant.
@@ -89,6 +90,14 @@ def test_ltx_hd_names_both_repositories_to_modal():
     assert (there.location, there.revision) == (MAIN, C1)
     assert (there.upsampler, there.upsampler_revision) == (UPSAMPLER, C2)
     assert there.defaults is HD
+
+
+@pytest.mark.parametrize(
+    "value", [f"{MAIN}+", f"+{UPSAMPLER}", f"{MAIN}+bad name", f"{MAIN}+{UPSAMPLER}@x+y"]
+)
+def test_a_malformed_two_stage_label_is_refused(value: str):
+    with pytest.raises(ValueError, match="unknown model"):
+        resolve_model(value)
 
 
 def test_a_local_directory_with_a_latent_upsampler_folder_is_two_stage(tmp_path: Path):
@@ -250,6 +259,8 @@ def test_the_upsampler_is_fetched_with_the_model_and_pinned_to_its_commit(
     (_, name, kwargs), *_ = modal_standin.remote_calls
     assert (name, kwargs) == ("download_weights", {"model": f"{MAIN}+{UPSAMPLER}"})
     assert modal_standin.spawns[0].model == f"{MAIN}@{C1}+{UPSAMPLER}@{C2}"
+    recorded = only_job().settings
+    assert (recorded["model_revision"], recorded["two_stage"]["upsampler_revision"]) == (C1, C2)
 
 
 def test_a_size_too_small_for_two_stages_is_refused_before_anything_is_spent(

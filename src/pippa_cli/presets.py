@@ -260,9 +260,9 @@ def resolve_model(model: str) -> ModelSource:
             _defaults_for_dir(path)  # still an LTX pipeline
             return ModelSource(value, location, None, PRESETS["ltx-hd"], True, upsampler=location)
         return ModelSource(value, location, None, _defaults_for_dir(path), True)
-    if _looks_like_path(value.partition("@")[0]):
-        raise ValueError(f"model directory {value} does not exist")
     main, plus, upsampler = value.partition("+")
+    if any(_looks_like_path(part.partition("@")[0]) for part in (main, upsampler) if part):
+        raise ValueError(f"model directory {value} does not exist")
     repo, _, revision = main.partition("@")
     if plus:
         found = _hub_repo(repo, revision) and _hub_repo(*upsampler.partition("@")[::2])
