@@ -83,3 +83,26 @@ def build_tiny_ltx(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(directory)
     return directory
+
+
+def build_tiny_two_stage(directory: Path, model: Path) -> Path:
+    """A copy of the tiny pipeline `model` with a tiny latent upsampler in its
+    `latent_upsampler/` folder: pippa renders such a directory two-stage (ltx-hd)."""
+    import shutil
+
+    import torch
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    shutil.copytree(model, directory)
+    torch.manual_seed(0)
+    # diffusers' own test values; in_channels is the tiny VAE's latent_channels.
+    upsampler = LTXLatentUpsamplerModel(
+        in_channels=8,
+        mid_channels=32,
+        num_blocks_per_stage=1,
+        dims=3,
+        spatial_upsample=True,
+        temporal_upsample=False,
+    )
+    upsampler.save_pretrained(directory / "latent_upsampler")
+    return directory

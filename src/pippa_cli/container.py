@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
-from pippa_cli.presets import ModelSource, resolve_model
+from pippa_cli.presets import UPSAMPLER_FOLDER, ModelSource, resolve_model
 from pippa_cli.remote_errors import (
     LOAD,
     NO_CUDA,
@@ -27,9 +27,16 @@ from pippa_cli.remote_errors import (
 )
 
 
-def weights_key(location: str, revision: str | None) -> str:
-    """The key under which the deployments Dict records a model's cached weights."""
-    return f"weights:{location}@{revision or 'main'}"
+def weights_key(
+    location: str,
+    revision: str | None,
+    upsampler: str | None = None,
+    upsampler_revision: str | None = None,
+) -> str:
+    """The key under which the deployments Dict records a model's cached weights (with
+    its latent upsampler's, for a two-stage model: both must be there)."""
+    key = f"weights:{location}@{revision or 'main'}"
+    return f"{key}+{upsampler}@{upsampler_revision or 'main'}" if upsampler else key
 
 
 class Worker:
@@ -94,19 +101,26 @@ def _require_cached(source: ModelSource) -> None:
     diffusers 'cannot find the requested files' deep in the load."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(source.location, "model_index.json", revision=source.revision)
-    if not isinstance(found, str):
-        raise RemoteFailure(
-            "WeightsMissing",
-            f"{source.location}@{source.revision or 'main'} has not been downloaded",
-            WEIGHTS_MISSING,
-        )
+    wanted = [(source.location, "model_index.json", source.revision)]
+    if source.upsampler:
+        config = f"{UPSAMPLER_FOLDER}/config.json"
+        wanted.append((source.upsampler, config, source.upsampler_revision))
+    for repo, file, revision in wanted:
+        found = try_to_load_from_cache(repo, file, revision=revision)
+        if not isinstance(found, str):
+            raise RemoteFailure(
+                "WeightsMissing",
+                f"{repo}@{revision or 'main'} has not been downloaded",
+                WEIGHTS_MISSING,
+            )
 
 
 def fetch_weights(model: str) -> dict[str, str]:
     """Download the files the pipeline loads (not the whole repository) into the cache.
 
-    Returns what was fetched: location, revision asked for, and the exact commit.
+    Returns what was fetched: location, revision asked for, and the exact commit; for a
+    two-stage model also its upsampler's (only its `latent_upsampler/` folder: the
+    pipeline's own VAE is used).
     """
     from diffusers import DiffusionPipeline
 
@@ -116,8 +130,31 @@ def fetch_weights(model: str) -> dict[str, str]:
             raise ValueError(f"{model} is a local directory: nothing to download")
     with reported_as(LOAD):
         path = DiffusionPipeline.download(source.location, revision=source.revision)
-    return {
+    fetched = {
         "location": source.location,
         "revision": source.revision or "main",
         "commit": Path(path).name,
     }
+    if source.upsampler:
+        from huggingface_hub import snapshot_download
+
+        with reported_as(LOAD):
+            upsampler = snapshot_download(
+                source.upsampler,
+                revision=source.upsampler_revision,
+                allow_patterns=[f"{UPSAMPLER_FOLDER}/*"],
+            )
+        fetched["upsampler"] = source.upsampler
+        fetched["upsampler_revision"] = source.upsampler_revision or "main"
+        fetched["upsampler_commit"] = Path(upsampler).name
+    return fetched
+
+
+def fetched_key(fetched: dict[str, str]) -> str:
+    """The weights_key of what fetch_weights fetched."""
+    return weights_key(
+        fetched["location"],
+        fetched["revision"],
+        fetched.get("upsampler"),
+        fetched.get("upsampler_revision"),
+    )

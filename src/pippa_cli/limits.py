@@ -11,6 +11,9 @@ Two kinds of limit:
 
 The memory and speed figures are estimates from published numbers, conservative on
 purpose; `--allow-large` accepts the risk. `benchmarks/gpu.py` measures the real ones.
+A two-stage preset (ltx-hd) is held to the model's limits at the clip's size, and to the
+GPU's at its refining pass's size (twice stage one's: larger than the clip), where its
+memory peaks; its time adds the refining steps there to stage one's.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ def needs_vae_tiling(width: int, height: int, frames: int) -> bool:
 
 def memory_gb(preset: Preset, width: int, height: int, frames: int) -> float:
     """Estimated peak GPU memory of one render (decoding tiled when large)."""
+    if preset.two_stage is not None:
+        width, height = preset.two_stage.sizes(width, height)[1]
     tokens = latent_tokens(width, height, frames)
     return preset.weights_gb + preset.activation_gb_per_k_tokens * tokens / 1000 + _OVERHEAD_GB
 
@@ -79,11 +84,23 @@ def render_seconds(
     preset: Preset, width: int, height: int, frames: int, steps: int, slowness: float
 ) -> float:
     """Estimated seconds of one render on a warm container: denoising, decoding, encoding."""
+    stages = preset.two_stage
+    if stages is None:
+        denoise = _denoise_seconds(preset, width, height, frames, steps, slowness)
+    else:
+        first, refine = stages.sizes(width, height)
+        denoise = _denoise_seconds(preset, *first, frames, steps, slowness)
+        denoise += _denoise_seconds(preset, *refine, frames, stages.refine_steps, slowness)
+    return denoise * 1.1 + 10 + frames * 0.05  # decode ~10%, encoding ~20 fps
+
+
+def _denoise_seconds(
+    preset: Preset, width: int, height: int, frames: int, steps: int, slowness: float
+) -> float:
     tokens = latent_tokens(width, height, frames)
     scale = (tokens / _REFERENCE_TOKENS) * (1 + tokens / _QUADRATIC_AT)
     scale /= 1 + _REFERENCE_TOKENS / _QUADRATIC_AT
-    denoise = steps * preset.step_seconds * scale * slowness
-    return denoise * 1.1 + 10 + frames * 0.05  # decode ~10%, encoding ~20 fps
+    return steps * preset.step_seconds * scale * slowness
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The Modal app, the local backend and the tests all call this module; it needs torch,
 diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
-but the presets, the encoder, the image conditioning (ltx_conditioning.py) and clip
-extension (ltx_extend.py).
+but the presets, the encoder, the image conditioning (ltx_conditioning.py), clip
+extension (ltx_extend.py) and the two-stage HD recipe (ltx_two_stage.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pippa_cli.presets import MAX_SEQUENCE_LENGTH, ModelSource
 if TYPE_CHECKING:
     import numpy as np
 
-# on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding".
+# on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding";
+# a two-stage render adds "upsampling" and "refining" (step i of N) between the first two.
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -32,6 +33,19 @@ class ImageCondition:
     png: bytes = field(repr=False)
     frame: int  # 0 .. num_frames - 1 (already resolved: @-1 is num_frames - 1)
     strength: float  # 0 .. 1
+
+
+@dataclass(frozen=True)
+class TwoStagePlan:
+    """Lightricks' two-stage recipe (ltx_two_stage.py): stage one at first_width x
+    first_height, the latent upsampler doubles it, a refining pass there, then the frames
+    are resized to the request's width x height."""
+
+    first_width: int
+    first_height: int
+    refine_timesteps: tuple[float, ...]
+    refine_strength: float  # the refining pass's denoise_strength
+    adain_factor: float
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,8 @@ class RenderRequest:
     # A clip to continue (its MP4's bytes; ltx_extend.py): num_frames is then its overlap
     # plus the new frames, and the MP4 returned holds the source's frames and the new ones.
     extend: bytes | None = field(default=None, repr=False)
+    # Render in two stages (the ltx-hd preset); the pipeline must have its upsampler.
+    two_stage: TwoStagePlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,6 +110,8 @@ class RenderRequest:
 
             if images:
                 raise ValueError("a request extends a clip or has images, not both")
+            if request.two_stage is not None:
+                raise ValueError("a request extends a clip or renders in two stages, not both")
             check_source(
                 request.extend,
                 width=request.width,
@@ -101,7 +119,13 @@ class RenderRequest:
                 fps=request.fps,
                 num_frames=request.num_frames,
             )
-        return dataclasses.replace(request, images=images)
+        request = dataclasses.replace(request, images=images)
+        if request.two_stage is not None:
+            from pippa_cli.ltx_two_stage import plan_from_dict
+
+            plan = plan_from_dict(request.two_stage, request.width, request.height)
+            request = dataclasses.replace(request, two_stage=plan)
+        return request
 
 
 def load_pipeline(
@@ -115,6 +139,8 @@ def load_pipeline(
 
     Modal loads on the CPU in bf16 before its memory snapshot, then moves to the GPU; it
     passes `local_files_only` so a render never downloads (weights come at deploy time).
+    A two-stage source (`source.upsampler`) loads its latent upsampler alongside: the
+    result is then an ltx_two_stage.TwoStagePipelines, moved with `.to()` as one.
     """
     import diffusers
     import torch
@@ -131,6 +157,10 @@ def load_pipeline(
         local_files_only=local_files_only,
     )
     pipe.set_progress_bar_config(disable=True)
+    if source.upsampler:
+        from pippa_cli.ltx_two_stage import load_upsampler
+
+        return load_upsampler(pipe, source, getattr(torch, dtype), local_files_only).to(device)
     return pipe.to(device)
 
 
@@ -152,6 +182,14 @@ def render_frames(
     import torch
 
     report = on_progress or (lambda stage, step, total: None)
+    if request.two_stage is not None:
+        from pippa_cli.ltx_two_stage import render_two_stage
+
+        return render_two_stage(pipe, request, report)
+    from pippa_cli.ltx_two_stage import TwoStagePipelines
+
+    if isinstance(pipe, TwoStagePipelines):  # an HD model asked for one stage renders one
+        pipe = pipe.pipe
     total = len(request.timesteps) if request.timesteps else request.steps
 
     def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:

@@ -2,7 +2,9 @@
 
 `--model` takes a preset name, a Hugging Face repo id ("owner/name", optionally
 "owner/name@revision") or a local diffusers directory; the latter two use the base
-model's settings unless flags say otherwise.
+model's settings unless flags say otherwise. Two-stage (HD) sources: the `ltx-hd` preset,
+"owner/model[@rev]+owner/upsampler[@rev]" (what the Modal app is told to load), or a local
+directory holding a `latent_upsampler/` folder (as in Lightricks' upscaler repositories).
 """
 
 from __future__ import annotations
@@ -16,6 +18,50 @@ from pathlib import Path
 DEFAULT_NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorted"
 # Room for enhanced prompts (~150 words is ~200 T5 tokens); Lightricks' own code uses 256.
 MAX_SEQUENCE_LENGTH = 256
+
+
+# LTX's VAE compresses 32x in space: every size a stage renders is a multiple of this.
+_SPATIAL = 32
+
+
+@dataclass(frozen=True)
+class TwoStage:
+    """Lightricks' multi-scale recipe for the 0.9.7/0.9.8 distilled 13B (configs/ltxv-13b-
+    0.9.8-distilled.yaml, `pipeline_type: multi-scale`; the diffusers LTX docs' example):
+    stage one at 2/3 of the clip's size, the latent upsampler doubles it, a short refining
+    pass at that size, decode (tiled), resize to the clip's size."""
+
+    upsampler_repo: str
+    upsampler_revision: str | None
+    # The refining pass: the diffusers docs' timesteps, denoise_strength 0.999. diffusers
+    # keeps int(5 x 0.999) = 4 of them (909 .. 0): the pass runs 4 steps, not 5.
+    refine_timesteps: tuple[float, ...] = (1000, 909, 725, 421, 0)
+    refine_strength: float = 0.999
+    adain_factor: float = 1.0  # the docs' value: the upsampled latents keep stage one's stats
+    first_scale: float = 2 / 3
+
+    @property
+    def refine_steps(self) -> int:
+        return int(len(self.refine_timesteps) * self.refine_strength)
+
+    def sizes(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((width, height) of stage one, of the refining pass): stage one is 2/3 of the
+        clip rounded down to multiples of 32, the refining pass exactly twice that."""
+        first = (
+            int(width * self.first_scale) // _SPATIAL * _SPATIAL,
+            int(height * self.first_scale) // _SPATIAL * _SPATIAL,
+        )
+        return first, (2 * first[0], 2 * first[1])
+
+    def size_problem(self, width: int, height: int) -> str | None:
+        """Why a clip this size cannot render two-stage (stage one under 64 px), or None."""
+        (first_w, first_h), _ = self.sizes(width, height)
+        if min(first_w, first_h) < 2 * _SPATIAL:
+            return (
+                f"{width}x{height} is too small for two stages: stage one renders at 2/3 "
+                f"of it ({first_w}x{first_h}), at least 64 px a side; choose 96 or more"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -42,6 +88,11 @@ class Preset:
     activation_gb_per_k_tokens: float = 0.5
     # Seconds per denoising step on an H100 at 768x512x153 (7,680 latent tokens).
     step_seconds: float = 0.5
+    # The clip's size when --width/--height are not given.
+    width: int = 768
+    height: int = 512
+    # Lightricks' two-stage recipe, for the presets that run it.
+    two_stage: TwoStage | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -74,6 +125,34 @@ PRESETS: dict[str, Preset] = {
             activation_gb_per_k_tokens=1.2,
             step_seconds=1.5,
         ),
+        Preset(
+            name="ltx-hd",
+            # The distilled 13B of ltx-distilled (its weights are cached once for both).
+            repo_id="Lightricks/LTX-Video-0.9.7-distilled",
+            # Not pinned, as ltx-distilled: `pippa deploy --download ltx-hd` records the
+            # commits it fetched (both repositories) and renders load exactly those.
+            revision=None,
+            # Stage one: the distilled timesteps and guidance (as ltx-distilled).
+            steps=8,
+            guidance=1.0,
+            timesteps=(1000, 993, 987, 981, 975, 909, 725, 0.03),
+            pipeline_class="LTXConditionPipeline",
+            description="LTX-Video 0.9.7 13B distilled, two-stage HD (Lightricks' multi-scale "
+            "recipe): 8 steps at 2/3 size, latent upsampler x2, 4 refining steps; 1216x704",
+            gpu_memory="~70 GB at 1216x704x121 (bf16, estimate); needs an 80 GB GPU",
+            # + the latent upsampler (~0.5 GB in bf16).
+            weights_gb=37.0,
+            activation_gb_per_k_tokens=1.2,
+            step_seconds=1.5,
+            # The issue's HD size: 2/3 of it is 800x448, refined at 1600x896, resized.
+            width=1216,
+            height=704,
+            two_stage=TwoStage(
+                upsampler_repo="Lightricks/ltxv-spatial-upscaler-0.9.7",
+                # Not pinned either (no current commit could be looked up offline).
+                upsampler_revision=None,
+            ),
+        ),
     )
 }
 
@@ -87,6 +166,10 @@ class ModelSource:
     revision: str | None
     defaults: Preset
     is_local_dir: bool
+    # A two-stage model's latent upsampler (its `latent_upsampler/` folder): a repo id, or
+    # the local directory itself.
+    upsampler: str | None = None
+    upsampler_revision: str | None = None
 
     @property
     def remote_label(self) -> str:
@@ -94,15 +177,27 @@ class ModelSource:
         renders what this client means whatever its own preset table says."""
         if self.is_local_dir:
             return self.label
-        return f"{self.location}@{self.revision}" if self.revision else self.location
+        label = _at(self.location, self.revision)
+        if self.upsampler:
+            label += "+" + _at(self.upsampler, self.upsampler_revision)
+        return label
 
-    def pinned(self, commit: str | None) -> ModelSource:
-        """The same model at the exact commit the weights cache holds."""
-        if not commit or self.is_local_dir:
+    def pinned(self, commit: str | None, upsampler_commit: str | None = None) -> ModelSource:
+        """The same model at the exact commit(s) the weights cache holds."""
+        if self.is_local_dir:
             return self
-        return dataclasses.replace(self, revision=commit)
+        source = dataclasses.replace(self, revision=commit) if commit else self
+        if upsampler_commit and source.upsampler:
+            source = dataclasses.replace(source, upsampler_revision=upsampler_commit)
+        return source
 
 
+def _at(location: str, revision: str | None) -> str:
+    return f"{location}@{revision}" if revision else location
+
+
+# A local directory holding this folder renders two-stage (ltx-hd's settings).
+UPSAMPLER_FOLDER = "latent_upsampler"
 # The pipelines pippa's core can run (model_index.json's `_class_name`).
 LTX_PIPELINES = ("LTXPipeline", "LTXConditionPipeline", "LTXImageToVideoPipeline")
 # Hugging Face's rule for repo ids: owner/name of letters, digits, '.', '_' and '-'.
@@ -143,7 +238,16 @@ def resolve_model(model: str) -> ModelSource:
     value = model.strip()
     if value in PRESETS:
         preset = PRESETS[value]
-        return ModelSource(value, preset.repo_id, preset.revision, preset, False)
+        stages = preset.two_stage
+        return ModelSource(
+            value,
+            preset.repo_id,
+            preset.revision,
+            preset,
+            False,
+            upsampler=stages.upsampler_repo if stages else None,
+            upsampler_revision=stages.upsampler_revision if stages else None,
+        )
     base = PRESETS["ltx-video"]
     path = Path(value).expanduser()
     if path.is_dir():
@@ -151,11 +255,29 @@ def resolve_model(model: str) -> ModelSource:
             raise ValueError(
                 f"{value} is a directory but not a diffusers pipeline (no model_index.json)"
             )
-        return ModelSource(value, str(path.resolve()), None, _defaults_for_dir(path), True)
-    if _looks_like_path(value.partition("@")[0]):
+        location = str(path.resolve())
+        if (path / UPSAMPLER_FOLDER / "config.json").is_file():
+            _defaults_for_dir(path)  # still an LTX pipeline
+            return ModelSource(value, location, None, PRESETS["ltx-hd"], True, upsampler=location)
+        return ModelSource(value, location, None, _defaults_for_dir(path), True)
+    main, plus, upsampler = value.partition("+")
+    if any(_looks_like_path(part.partition("@")[0]) for part in (main, upsampler) if part):
         raise ValueError(f"model directory {value} does not exist")
-    repo, _, revision = value.partition("@")
-    if _REPO_ID.match(repo) and ".." not in repo and (not revision or _REVISION.match(revision)):
+    repo, _, revision = main.partition("@")
+    if plus:
+        found = _hub_repo(repo, revision) and _hub_repo(*upsampler.partition("@")[::2])
+        if found:
+            ups_repo, _, ups_revision = upsampler.partition("@")
+            return ModelSource(
+                value,
+                repo,
+                revision or None,
+                PRESETS["ltx-hd"],
+                False,
+                upsampler=ups_repo,
+                upsampler_revision=ups_revision or None,
+            )
+    elif _hub_repo(repo, revision):
         distilled = "distilled" in repo.lower()
         defaults = PRESETS["ltx-distilled"] if distilled else base
         return ModelSource(value, repo, revision or None, defaults, False)
@@ -163,4 +285,11 @@ def resolve_model(model: str) -> ModelSource:
     raise ValueError(
         f"unknown model {value!r}: not a preset ({names}), a Hugging Face repo id "
         "(owner/name[@revision]) or a local diffusers directory"
+    )
+
+
+def _hub_repo(repo: str, revision: str) -> bool:
+    """Whether `repo` and `revision` ("" for none) are well-formed for Hugging Face."""
+    return bool(
+        _REPO_ID.match(repo) and ".." not in repo and (not revision or _REVISION.match(revision))
     )

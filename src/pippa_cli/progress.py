@@ -20,6 +20,9 @@ STAGE_LABELS = {
     "starting": "Starting GPU container",
     "loading": "Loading model",
     "denoising": "Denoising",
+    # The two-stage recipe (ltx-hd): the latent upsampler, then the refining pass.
+    "upsampling": "Upsampling latents",
+    "refining": "Refining at full size",
     "decoding": "Decoding frames",
     "encoding": "Encoding MP4",
     "saving": "Saving",
@@ -33,6 +36,10 @@ _PERCENT = {
     "queued": 5,
     "loading": 5,
     "denoising": 5,
+    # Two-stage: stage one fills the denoising span; the upsampling and refining pass after
+    # it hold at the decoding mark (a job's progress never goes back).
+    "upsampling": 92,
+    "refining": 92,
     "decoding": 92,
     "encoding": 95,
     "saving": 98,

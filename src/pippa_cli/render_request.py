@@ -4,7 +4,7 @@ where a clip came from."""
 
 from __future__ import annotations
 
-from pippa_cli.ltx import ImageCondition, RenderRequest
+from pippa_cli.ltx import ImageCondition, RenderRequest, TwoStagePlan
 from pippa_cli.spec import GenerateSpec
 from pippa_cli.text import json_dumps, strip_controls
 from pippa_cli.version import __version__
@@ -39,5 +39,21 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         metadata=tags,
         images=tuple(ImageCondition(i.png, i.frame, i.strength) for i in spec.images),
         extend=spec.extend.mp4 if spec.extend else None,
+        two_stage=two_stage_plan(spec),
         **spec.options.render_fields(),  # width, height, fps, steps, guidance, seed, ...
+    )
+
+
+def two_stage_plan(spec: GenerateSpec) -> TwoStagePlan | None:
+    """The two-stage recipe's plan for a model that runs it (ltx-hd), else None."""
+    stages = spec.model.defaults.two_stage
+    if stages is None or not spec.model.upsampler:
+        return None
+    (first_width, first_height), _ = stages.sizes(spec.width, spec.height)
+    return TwoStagePlan(
+        first_width=first_width,
+        first_height=first_height,
+        refine_timesteps=stages.refine_timesteps,
+        refine_strength=stages.refine_strength,
+        adain_factor=stages.adain_factor,
     )

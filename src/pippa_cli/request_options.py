@@ -179,11 +179,12 @@ FPS = RequestOption(
 WIDTH = RequestOption(
     "width",
     int,
-    768,
-    "Width in pixels, a multiple of 32.",
+    None,  # the preset's: 768, ltx-hd 1216
+    "Width in pixels, a multiple of 32 [default: 768; --model ltx-hd: 1216].",
     RENDER,
     render_field="width",
     multiple_of=32,
+    unset=lambda preset: preset.width,
     minimum=64,
     maximum=2048,
     explain="Choose {min} to {max} (LTX: up to 1280).",
@@ -191,11 +192,12 @@ WIDTH = RequestOption(
 HEIGHT = RequestOption(
     "height",
     int,
-    512,
-    "Height in pixels, a multiple of 32.",
+    None,  # the preset's: 512, ltx-hd 704
+    "Height in pixels, a multiple of 32 [default: 512; --model ltx-hd: 704].",
     RENDER,
     render_field="height",
     multiple_of=32,
+    unset=lambda preset: preset.height,
     minimum=64,
     maximum=2048,
     explain="Choose {min} to {max} (LTX: up to 1280).",
@@ -248,7 +250,7 @@ MODEL = RequestOption(
     "model",
     str,
     None,
-    "Preset (ltx-video, ltx-distilled), Hugging Face repo id, or local diffusers directory "
+    "Preset (ltx-video, ltx-distilled, ltx-hd), Hugging Face repo id, or local diffusers directory "
     "[env: PIPPA_MODEL; default: ltx-video].",
     RENDER,
     recorded=False,  # recorded as the resolved source: label, location, revision

@@ -90,7 +90,10 @@ class GenerateSpec:
 
     @property
     def vae_tiling(self) -> bool:
-        """Long or large clips decode in tiles: untiled they need more memory than denoising."""
+        """Long or large clips decode in tiles: untiled they need more memory than denoising.
+        The two-stage recipe always tiles (it decodes at twice stage one's size)."""
+        if self.model.defaults.two_stage is not None:
+            return True
         return needs_vae_tiling(self.width, self.height, self.num_frames)
 
     @property
@@ -132,6 +135,22 @@ class GenerateSpec:
             # Only with images: a text prompt's settings stay as they were.
             **({"images": [image.record() for image in self.images]} if self.images else {}),
             **({"extend": self.extend.record(self.num_frames - OVERLAP)} if self.extend else {}),
+            # Only for the two-stage recipe (ltx-hd): the upsampler and the passes' sizes.
+            **({"two_stage": self._two_stage_record()} if self.model.upsampler else {}),
+        }
+
+    def _two_stage_record(self) -> dict[str, Any]:
+        stages = self.model.defaults.two_stage
+        assert stages is not None  # a source with an upsampler has the ltx-hd settings
+        (first_w, first_h), (refine_w, refine_h) = stages.sizes(self.width, self.height)
+        return {
+            "upsampler": self.model.upsampler,
+            "upsampler_revision": self.model.upsampler_revision,
+            "first_size": f"{first_w}x{first_h}",
+            "refine_size": f"{refine_w}x{refine_h}",
+            "refine_timesteps": list(stages.refine_timesteps),
+            "refine_strength": stages.refine_strength,
+            "adain_factor": stages.adain_factor,
         }
 
 
@@ -192,6 +211,17 @@ def spec_from(
         size = {"width": checked[WIDTH], "height": checked[HEIGHT], "fps": checked[FPS]}
         check_source(extend, **size, added=added)
         frames = OVERLAP + added
+    if preset.two_stage is not None:
+        if extend is not None:
+            raise UsageError(
+                f"--extend does not go with --model {source().label} (two stages)",
+                "Extend with --model ltx-distilled or ltx-video.",
+            )
+        problem = preset.two_stage.size_problem(checked[WIDTH], checked[HEIGHT])
+        if problem:
+            raise UsageError(
+                f"--model {source().label}: {problem}", "Or use --model ltx-distilled."
+            )
     if not checked[ALLOW_LARGE] and backend != "modal":
         # On Modal the backend checks this with the deployed GPU's limits as well.
         check_request(preset, Request(checked[WIDTH], checked[HEIGHT], frames, checked[FPS], steps))

@@ -191,7 +191,9 @@ class ModalBackend:
         to the exact commit there, which the render then loads and the job records."""
         from pippa_cli.container import weights_key
 
-        key = weights_key(source.location, source.revision)
+        key = weights_key(
+            source.location, source.revision, source.upsampler, source.upsampler_revision
+        )
         if key in self._prepared:
             return self._prepared[key]
 
@@ -204,7 +206,10 @@ class ModalBackend:
             if report:
                 report("downloading")
             record = self.download(source.remote_label)
-        pinned = source.pinned(str(record.get("commit") or "") or None)
+        pinned = source.pinned(
+            str(record.get("commit") or "") or None,
+            str(record.get("upsampler_commit") or "") or None,
+        )
         self._prepared[key] = pinned
         return pinned
 

@@ -99,5 +99,9 @@ def deploy(
         backend = ModalBackend(settings.modal_app, settings.modal_class, sdk=sdk)
         fetched = backend.download(resolve_model(model).remote_label)
         out.info(f"{model}: {fetched.get('location')} at commit {fetched.get('commit')}")
+        if fetched.get("upsampler"):
+            out.info(
+                f"  upsampler {fetched['upsampler']} at commit {fetched.get('upsampler_commit')}"
+            )
     out.info('Deployed. Try: pippa generate "a red fox in snow"')
     out.data(settings.modal_app)

@@ -71,8 +71,9 @@ def generate(
 ) -> None:
     """Render PROMPT as a video and print the MP4's absolute path on stdout.
 
-    Presets for --model: ltx-video (LTX-Video 2B, 50 steps, quality over speed) and
-    ltx-distilled (LTX-Video 0.9.7 13B distilled, 8 steps, fastest per clip). Also accepted:
+    Presets for --model: ltx-video (LTX-Video 2B, 50 steps, quality over speed),
+    ltx-distilled (LTX-Video 0.9.7 13B distilled, 8 steps, fastest per clip) and ltx-hd
+    (the 13B distilled in Lightricks' two-stage recipe, 1216x704). Also accepted:
     a Hugging Face repo id (owner/name[@revision]) or a local diffusers directory (local
     backend).
     """

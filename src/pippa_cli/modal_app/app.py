@@ -21,7 +21,7 @@ import modal
 import modal.experimental
 
 from pippa_cli.backends.modal_client import PROGRESS_DICT
-from pippa_cli.container import Worker, fetch_weights, weights_key
+from pippa_cli.container import Worker, fetch_weights, fetched_key
 from pippa_cli.deployment import DEPLOYMENTS_DICT, DeployConfig
 
 from .pins import PINS
@@ -118,5 +118,5 @@ def download_weights(model: str = "ltx-video") -> dict:
     fetched = fetch_weights(model)
     weights.commit()
     # Recorded for the client, which then never sends a render for weights not here.
-    deployments.put(weights_key(fetched["location"], fetched["revision"]), fetched)
+    deployments.put(fetched_key(fetched), fetched)
     return fetched

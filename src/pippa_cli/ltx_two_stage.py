@@ -1,0 +1,207 @@
+"""Lightricks' two-stage HD recipe for the distilled 13B (the `ltx-hd` preset), in the core.
+
+As the diffusers LTX docs write it (and configs/ltxv-13b-0.9.8-distilled.yaml, `multi-scale`):
+
+1. stage one: LTXConditionPipeline at 2/3 of the clip's size, returning latents;
+2. the latent upsampler (LTXLatentUpsamplePipeline) doubles them, adain_factor 1.0;
+3. a short refining pass at the doubled size (denoise_strength 0.999, the latents as its
+   start), decoded in tiles;
+4. the frames resized (bilinear) to the clip's size.
+
+Image conditions go to both passes (diffusers resizes them to each pass's size). ltx.py
+calls this only for a request with a `two_stage` plan; the sizes come from the client
+(render_request.py, presets.TwoStage.sizes) and are checked here, as diffusers checks
+few of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pippa_cli.presets import UPSAMPLER_FOLDER
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pippa_cli.ltx import ProgressCallback, RenderRequest, TwoStagePlan
+    from pippa_cli.presets import ModelSource
+
+_FIELDS = frozenset(
+    {"first_width", "first_height", "refine_timesteps", "refine_strength", "adain_factor"}
+)
+
+
+@dataclass
+class TwoStagePipelines:
+    """The distilled pipeline and its latent upsampler (sharing the VAE), moved as one."""
+
+    pipe: Any  # LTXConditionPipeline
+    upsampler: Any  # LTXLatentUpsamplePipeline
+
+    def to(self, device: str) -> TwoStagePipelines:
+        self.pipe.to(device)
+        self.upsampler.to(device)
+        return self
+
+
+def load_upsampler(
+    pipe: Any, source: ModelSource, dtype: Any, local_files_only: bool
+) -> TwoStagePipelines:
+    """`pipe` with the upsampler of `source` (its `latent_upsampler/` folder only: the
+    upsampler repositories also hold a VAE, and the pipeline's own is used)."""
+    from diffusers import LTXLatentUpsamplePipeline
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    model = LTXLatentUpsamplerModel.from_pretrained(
+        source.upsampler,
+        subfolder=UPSAMPLER_FOLDER,
+        revision=source.upsampler_revision,
+        dtype=dtype,
+        local_files_only=local_files_only,
+    )
+    upsampler: Any = LTXLatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
+    upsampler.set_progress_bar_config(disable=True)
+    return TwoStagePipelines(pipe, upsampler)
+
+
+def plan_from_dict(data: Any, width: int, height: int) -> TwoStagePlan:
+    """The request's two-stage plan from its dict (RenderRequest.to_dict); ValueError if
+    it is one this code cannot render."""
+    from pippa_cli.ltx import TwoStagePlan
+
+    if not isinstance(data, dict):
+        raise ValueError(f"two_stage is a dict, not {type(data).__name__}")
+    if set(data) != _FIELDS:
+        raise ValueError(
+            f"two_stage has the fields {', '.join(sorted(map(str, data)))}, "
+            f"not {', '.join(sorted(_FIELDS))}"
+        )
+    for name in ("first_width", "first_height"):
+        size = data[name]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 32:
+            raise ValueError(f"two_stage {name} {size!r} is not a positive multiple of 32")
+    timesteps = data["refine_timesteps"]
+    if not isinstance(timesteps, list | tuple) or not timesteps:
+        raise ValueError("two_stage refine_timesteps is a non-empty list of numbers")
+    if not all(_number(t) and 0 <= t <= 1000 for t in timesteps):
+        raise ValueError(f"two_stage refine_timesteps {list(timesteps)} are not all in 0..1000")
+    for name in ("refine_strength", "adain_factor"):
+        value = data[name]
+        if not (_number(value) and 0 <= value <= 1) or (name == "refine_strength" and not value):
+            raise ValueError(f"two_stage {name} {value!r} is outside 0..1")
+    plan = TwoStagePlan(
+        first_width=data["first_width"],
+        first_height=data["first_height"],
+        refine_timesteps=tuple(float(t) for t in timesteps),
+        refine_strength=float(data["refine_strength"]),
+        adain_factor=float(data["adain_factor"]),
+    )
+    if refine_steps(plan) < 1:
+        raise ValueError("two_stage refine_strength leaves no refining step")
+    if plan.first_width > width or plan.first_height > height:
+        raise ValueError(
+            f"two_stage stage one {plan.first_width}x{plan.first_height} is larger than "
+            f"the clip's {width}x{height}"
+        )
+    return plan
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def refine_steps(plan: TwoStagePlan) -> int:
+    """The steps the refining pass runs: diffusers keeps int(N x strength) of N timesteps."""
+    return min(len(plan.refine_timesteps), int(len(plan.refine_timesteps) * plan.refine_strength))
+
+
+def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallback) -> np.ndarray:
+    """Run the recipe; returns uint8 frames (frames, height, width, 3) of the request's size."""
+    import numpy as np
+    import torch
+
+    plan = request.two_stage
+    assert plan is not None  # render_frames calls this only with a plan
+    if not isinstance(pipes, TwoStagePipelines):
+        raise ValueError("this model was loaded without a latent upsampler: no two-stage render")
+    pipe = pipes.pipe
+    if request.vae_tiling:  # the recipe decodes the doubled size in tiles
+        pipe.vae.enable_tiling()
+    else:
+        pipe.vae.disable_tiling()
+    shared: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "num_frames": request.num_frames,
+        "frame_rate": request.fps,
+        "guidance_scale": request.guidance,
+        "decode_timestep": request.decode_timestep,
+        "decode_noise_scale": request.decode_noise_scale,
+        "max_sequence_length": request.max_sequence_length,
+    }
+    if request.images:
+        from pippa_cli.ltx_conditioning import video_conditions
+
+        shared["conditions"] = video_conditions(request.images)
+
+    # 1. Stage one at the small size: latents out.
+    first_total = len(request.timesteps) if request.timesteps else request.steps
+    first: dict[str, Any] = {"timesteps": list(request.timesteps)} if request.timesteps else {}
+    report("denoising", 0, first_total)
+    latents = pipe(
+        width=plan.first_width,
+        height=plan.first_height,
+        num_inference_steps=request.steps,
+        generator=_generator(request.seed),
+        output_type="latent",
+        callback_on_step_end=_steps("denoising", first_total, report),
+        **first,
+        **shared,
+    ).frames
+    # 2. The latent upsampler doubles them.
+    report("upsampling", 0, 1)
+    latents = pipes.upsampler(
+        latents=latents, adain_factor=plan.adain_factor, output_type="latent"
+    ).frames
+    report("upsampling", 1, 1)
+    # 3. The refining pass at the doubled size, then the decode.
+    refine_total = refine_steps(plan)
+    report("refining", 0, refine_total)
+    video = pipe(
+        width=2 * plan.first_width,
+        height=2 * plan.first_height,
+        timesteps=list(plan.refine_timesteps),
+        denoise_strength=plan.refine_strength,
+        latents=latents,
+        generator=_generator(request.seed),
+        output_type="pt",
+        callback_on_step_end=_steps("refining", refine_total, report, then="decoding"),
+        **shared,
+    ).frames
+    # 4. Resize to the clip's size: (frames, channels, height, width) in 0..1.
+    video = torch.nn.functional.interpolate(
+        video[0].float(), size=(request.height, request.width), mode="bilinear", align_corners=False
+    )
+    frames = video.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    return (frames * 255).round().astype(np.uint8)
+
+
+def _generator(seed: int) -> Any:
+    """Each pass gets the seed afresh (as the diffusers docs' example does)."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def _steps(stage: str, total: int, report: ProgressCallback, then: str = "") -> Any:
+    """diffusers' callback_on_step_end, reporting step i of `total` of `stage`."""
+
+    def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:
+        report(stage, index + 1, total)
+        if then and index + 1 == total:
+            report(then, 0, 1)
+        return kwargs
+
+    return step_end
