@@ -7,10 +7,11 @@
     print(job.video_path, job.seed, job.enhanced_prompt)
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
-negative_prompt, seed, model, image, style, camera_angle, lighting, movement, mood,
-enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
-variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
-`--image` takes them (a Path is read as its text).
+negative_prompt, seed, model, image, lora, lora_scale, style, camera_angle, lighting,
+movement, mood, enhance, allow_large); those not given take the CLI's defaults and settings
+(PIPPA_* variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
+`--image` takes them, and `lora` one `SOURCE[=SCALE]` or a list, as `--lora` takes them
+(a Path is read as its text).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
 `PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
 job is in the history like any other (`pippa status`). Nothing is printed, and nothing
@@ -110,12 +111,15 @@ def generate(
 
 
 def _paths_as_text(options: dict[str, Any]) -> dict[str, Any]:
-    """`image=Path(...)` (or a list holding Paths) as the text the CLI would get."""
-    image = options.get("image")
-    if isinstance(image, PurePath):
-        return {**options, "image": str(image)}
-    if isinstance(image, (list, tuple)):
-        return {**options, "image": [str(v) if isinstance(v, PurePath) else v for v in image]}
+    """`image=Path(...)` or `lora=Path(...)` (or a list holding Paths) as the text the CLI
+    would get."""
+    options = dict(options)
+    for name in ("image", "lora"):
+        value = options.get(name)
+        if isinstance(value, PurePath):
+            options[name] = str(value)
+        elif isinstance(value, (list, tuple)):
+            options[name] = [str(v) if isinstance(v, PurePath) else v for v in value]
     return options
 
 

@@ -39,8 +39,8 @@ def plan(
     """Validate every line into a spec with its output path; decide what a rerun skips.
 
     `defaults` are the command's options (the model filled in from the settings); each
-    line's own replace them. A line's own `image` paths are relative to `image_dir` (the
-    list's directory); the command's --image paths to the working directory."""
+    line's own replace them. A line's own `image` and `lora` paths are relative to `image_dir`
+    (the list's directory); the command's --image and --lora paths to the working directory."""
     planned: list[Planned] = []
     errors: list[LineError] = []
     taken: dict[Path, int] = {}
@@ -120,4 +120,5 @@ def _line_spec(
         # Resume is decided above; an incomplete leftover is rendered again.
         overwrite=True,
         image_dir=image_dir if "image" in line.overrides else None,
+        lora_dir=image_dir if "lora" in line.overrides else None,
     )

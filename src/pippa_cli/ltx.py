@@ -2,7 +2,8 @@
 
 The Modal app, the local backend and the tests all call this module; it needs torch,
 diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
-but the presets, the encoder and the image conditioning (ltx_conditioning.py).
+but the presets, the encoder, the image conditioning (ltx_conditioning.py) and the LoRAs
+(ltx_lora.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pippa_cli.presets import MAX_SEQUENCE_LENGTH, ModelSource
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from pippa_cli.ltx_lora import LoraWeights
 
 # on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding".
 ProgressCallback = Callable[[str, int, int], None]
@@ -55,6 +58,8 @@ class RenderRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     # Images the clip starts from or passes through; as bytes, so they travel to Modal.
     images: tuple[ImageCondition, ...] = ()
+    # LoRAs applied for this render only; a local file's bytes travel inside the request.
+    loras: tuple[LoraWeights, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,7 +90,10 @@ class RenderRequest:
         images = images_from_dicts(
             request.images, request.width, request.height, request.num_frames
         )
-        return dataclasses.replace(request, images=images)
+        from pippa_cli.ltx_lora import loras_from_dicts
+
+        loras = loras_from_dicts(request.loras)
+        return dataclasses.replace(request, images=images, loras=loras)
 
 
 def load_pipeline(
@@ -132,6 +140,16 @@ def render_frames(
     pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
 ) -> np.ndarray:
     """Run the diffusion and decode; returns uint8 frames (frames, height, width, 3)."""
+    from pippa_cli.ltx_lora import applied_loras
+
+    # Loaded for this render, unloaded after it however it ends (a misfit: before denoising).
+    with applied_loras(pipe, request.loras):
+        return _render_frames(pipe, request, on_progress)
+
+
+def _render_frames(
+    pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
+) -> np.ndarray:
     import numpy as np
     import torch
 

@@ -2,8 +2,8 @@
 
 The options themselves (their ranges, defaults, messages) are declared in
 request_options.py; this module adds what concerns the request as a whole: the prompt,
-the model's source, the size limits, the output path and the images (read and fitted to
-the clip by image_input.py).
+the model's source, the size limits, the output path, the images (read and fitted to
+the clip by image_input.py) and the LoRAs (files hashed, Hub repos asked: lora_input.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pippa_cli.customization import Customization
 from pippa_cli.errors import UsageError
 from pippa_cli.image_input import InputImage, load_images
 from pippa_cli.limits import Request, check_request, needs_vae_tiling
+from pippa_cli.lora_input import LoraInput, load_loras
 from pippa_cli.presets import ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
 from pippa_cli.request_options import (
@@ -30,6 +31,8 @@ from pippa_cli.request_options import (
     GUIDANCE,
     HEIGHT,
     IMAGE,
+    LORA,
+    LORA_SCALE,
     MODEL,
     NEGATIVE_PROMPT,
     SEED,
@@ -64,6 +67,8 @@ class GenerateSpec:
     timesteps: list[float] | None = field(default=None)
     # The --image files, read and fitted to the clip, in the order given.
     images: tuple[InputImage, ...] = ()
+    # The --lora files and repos, checked, in the order given.
+    loras: tuple[LoraInput, ...] = ()
 
     # The options the core reads by name (`spec.seed`). A new option needs no line here:
     # the table routes it into the render request and the recorded settings.
@@ -103,7 +108,8 @@ class GenerateSpec:
     @property
     def notes(self) -> list[str]:
         """What the user should know before the job starts (an image cropped to fit)."""
-        return [image.note for image in self.images if image.note]
+        notes = [image.note for image in self.images if image.note]
+        return notes + [lora.note for lora in self.loras if lora.note]
 
     def settings(self) -> dict[str, Any]:
         """The settings used, as recorded in history, sidecar and MP4 tags."""
@@ -121,6 +127,7 @@ class GenerateSpec:
             "customization": self.customization.as_dict(),
             # Only with images: a text prompt's settings stay as they were.
             **({"images": [image.record() for image in self.images]} if self.images else {}),
+            **({"loras": [lora.record() for lora in self.loras]} if self.loras else {}),
         }
 
 
@@ -151,13 +158,15 @@ def spec_from(
     overwrite: bool,
     now: datetime | None = None,
     image_dir: Path | None = None,
+    lora_dir: Path | None = None,
 ) -> GenerateSpec:
     """Validate every option; raises UsageError (exit 2) naming the first problem.
 
     `options` must name the model. `output` is the user's -o text (a directory there gets
     the default name inside it) or a Path pippa chose itself (a batch line's file, taken as
     a file name). Relative --image paths are read from `image_dir` [default: the working
-    directory]; the images are read last, once everything else is known to be right.
+    directory]; the images are read last, once everything else is known to be right, then
+    the LoRAs are checked (relative paths from `lora_dir`; a Hub repo is asked).
     """
     customization = options.customization()
     prompt = validate_prompt(prompt)
@@ -192,6 +201,7 @@ def spec_from(
         height=checked[HEIGHT],
         directory=image_dir,
     )
+    loras = load_loras(checked.every(LORA), scale=checked[LORA_SCALE], directory=lora_dir)
     return GenerateSpec(
         prompt=prompt,
         customization=customization,
@@ -202,4 +212,5 @@ def spec_from(
         overwrite=overwrite,
         timesteps=timesteps,
         images=images,
+        loras=loras,
     )
