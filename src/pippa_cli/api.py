@@ -7,11 +7,12 @@
     print(job.video_path, job.seed, job.enhanced_prompt)
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
-negative_prompt, seed, model, image, extend, style, camera_angle, lighting, movement,
-mood, enhance, allow_large); those not given take the CLI's defaults and settings (PIPPA_*
-variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of them, as
-`--image` takes them (a Path is the file it names, at frame 0); `extend` an MP4 to
-continue (a str or Path; `duration` is then the length added).
+negative_prompt, seed, model, image, extend, lora, lora_scale, style, camera_angle,
+lighting, movement, mood, enhance, allow_large); those not given take the CLI's defaults and
+settings (PIPPA_* variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of
+them, as `--image` takes them (a Path is the file it names, at frame 0); `extend` an MP4
+to continue (a str or Path; `duration` is then the length added); `lora` one
+`SOURCE[=SCALE]` or a list, as `--lora` takes them (a Path is read as its text).
 A bad request raises `UsageError` before anything is spent; every other failure raises a
 `PippaError` (see pippa_cli.errors); Ctrl-C raises `Interrupted`, a KeyboardInterrupt. A
 job is in the history like any other (`pippa status`). Nothing is printed, and nothing
@@ -111,20 +112,18 @@ def generate(
 
 
 def _paths_as_text(options: dict[str, Any]) -> dict[str, Any]:
-    """`image=Path(...)` (or a list holding Paths), `extend=Path(...)`, as the text the CLI
+    """`image=`, `extend=` and `lora=` Paths (or lists holding Paths) as the text the CLI
     would get. A Path names a file, whatever its name holds (`take:1`): as an image it
     starts the clip (`@0`)."""
+    options = dict(options)
     if isinstance(options.get("extend"), PurePath):
-        options = {**options, "extend": str(options["extend"])}
-
-    def text(value: Any) -> Any:
-        return f"{value}@0" if isinstance(value, PurePath) else value
-
-    image = options.get("image")
-    if isinstance(image, PurePath):
-        return {**options, "image": text(image)}
-    if isinstance(image, (list, tuple)):
-        return {**options, "image": [text(v) for v in image]}
+        options["extend"] = str(options["extend"])
+    for name, text in (("image", lambda v: f"{v}@0"), ("lora", str)):
+        value = options.get(name)
+        if isinstance(value, PurePath):
+            options[name] = text(value)
+        elif isinstance(value, (list, tuple)):
+            options[name] = [text(v) if isinstance(v, PurePath) else v for v in value]
     return options
 
 

@@ -1,7 +1,7 @@
 """Reading a prompt list for batch runs: plain text (one prompt a line) or JSON Lines.
 
 Text: blank lines and `#` comments are skipped. JSON Lines: one object a line with
-`prompt` and any per-line override of the command's options (a repeatable one, `image`,
+`prompt` and any per-line override of the command's options (a repeatable one, `image` or `lora`,
 as a string or a list of strings; its paths are relative to the list's directory). Every
 line is checked before anything is submitted; a bad line is reported with its number.
 """
@@ -74,7 +74,7 @@ def read_lines(source: str) -> tuple[list[BatchLine], list[LineError]]:
 
 
 def list_directory(source: str) -> Path:
-    """Where a list's relative paths (a line's `image`) start: the list file's directory,
+    """Where a list's relative paths (a line's `image`, `lora`) start: the list file's directory,
     or the working directory for stdin."""
     if source == "-":
         return Path.cwd()

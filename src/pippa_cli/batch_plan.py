@@ -39,7 +39,7 @@ def plan(
     """Validate every line into a spec with its output path; decide what a rerun skips.
 
     `defaults` are the command's options (the model filled in from the settings); each
-    line's own replace them. A line's own `image` and `extend` paths are relative to
+    line's own replace them. A line's own `image`, `extend` and `lora` paths are relative to
     `image_dir` (the list's directory); the command's to the working directory."""
     planned: list[Planned] = []
     errors: list[LineError] = []
@@ -121,4 +121,5 @@ def _line_spec(
         overwrite=True,
         image_dir=image_dir if "image" in line.overrides else None,
         extend_dir=image_dir if "extend" in line.overrides else None,
+        lora_dir=image_dir if "lora" in line.overrides else None,
     )

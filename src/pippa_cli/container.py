@@ -7,6 +7,8 @@
 - A GPU container without CUDA refuses at once rather than render on the CPU for the
   whole timeout.
 - Every failure leaves as a `RemoteFailure` (remote_errors.py).
+- A request's Hub LoRA downloads at render time into the same cache (ltx_lora.py), before
+  any denoising: it is small, and a LoRA per request needs no `pippa deploy --download`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pippa_cli.remote_errors import (
     LOAD,
     NO_CUDA,
     REQUEST,
+    UNFIT,
     WEIGHTS_MISSING,
     RemoteFailure,
     from_exception,
@@ -90,8 +93,12 @@ class Worker:
             raise self.failure
         with reported_as(REQUEST):
             parsed = RenderRequest.from_dict(request)
+        from pippa_cli.ltx_lora import LoraMisfit
+
         try:
             return generate_mp4(self.pipe, parsed, on_progress)
+        except LoraMisfit as exc:  # found before any denoising
+            raise from_exception(exc, UNFIT) from None
         except Exception as exc:
             raise from_exception(exc) from None
 

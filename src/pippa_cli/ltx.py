@@ -3,7 +3,8 @@
 The Modal app, the local backend and the tests all call this module; it needs torch,
 diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
 but the presets, the encoder, the image conditioning (ltx_conditioning.py), clip
-extension (ltx_extend.py) and the two-stage HD recipe (ltx_two_stage.py).
+extension (ltx_extend.py), the two-stage HD recipe (ltx_two_stage.py) and the LoRAs
+(ltx_lora.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pippa_cli.presets import MAX_SEQUENCE_LENGTH, ModelSource
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from pippa_cli.ltx_lora import LoraWeights
 
 # on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding";
 # a two-stage render adds "upsampling" and "refining" (step i of N) between the first two.
@@ -75,6 +78,8 @@ class RenderRequest:
     extend: bytes | None = field(default=None, repr=False)
     # Render in two stages (the ltx-hd preset); the pipeline must have its upsampler.
     two_stage: TwoStagePlan | None = None
+    # LoRAs applied for this render only; a local file's bytes travel inside the request.
+    loras: tuple[LoraWeights, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,7 +124,10 @@ class RenderRequest:
                 fps=request.fps,
                 num_frames=request.num_frames,
             )
-        request = dataclasses.replace(request, images=images)
+        from pippa_cli.ltx_lora import loras_from_dicts
+
+        loras = loras_from_dicts(request.loras)
+        request = dataclasses.replace(request, images=images, loras=loras)
         if request.two_stage is not None:
             from pippa_cli.ltx_two_stage import plan_from_dict
 
@@ -178,6 +186,19 @@ def render_frames(
     pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
 ) -> np.ndarray:
     """Run the diffusion and decode; returns uint8 frames (frames, height, width, 3)."""
+    from pippa_cli.ltx_lora import applied_loras
+    from pippa_cli.ltx_two_stage import TwoStagePipelines
+
+    # Loaded for this render, unloaded after it however it ends (a misfit: before denoising);
+    # on the transformer both passes of a two-stage render share.
+    base = pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
+    with applied_loras(base, request.loras):
+        return _render_frames(pipe, request, on_progress)
+
+
+def _render_frames(
+    pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
+) -> np.ndarray:
     import numpy as np
     import torch
 

@@ -22,6 +22,7 @@ from pippa_cli.errors import BackendError
 LOAD = "load"  # the model could not be loaded
 WEIGHTS_MISSING = "weights_missing"  # the model is not in the app's weights cache
 REQUEST = "request"  # the app cannot render this request (e.g. a newer client's)
+UNFIT = "unfit"  # what the request brings (a LoRA) does not fit the model
 NO_CUDA = "no_cuda"  # a GPU container without a usable CUDA device
 OUT_OF_MEMORY = "out_of_memory"
 RENDER = "render"  # anything else while rendering
@@ -116,6 +117,12 @@ def _explain(failure: RemoteFailure, model: str | None, where: str) -> tuple[str
         return (
             f"the deployed Modal app cannot render this request: {failure.message}",
             "Update it to this pippa: pippa deploy",
+        )
+    if failure.category == UNFIT:
+        return (
+            f"the request does not fit {label}: {failure.message}",
+            "Nothing was rendered. Use a LoRA trained for this model (its family and size), "
+            "or another --model.",
         )
     if failure.category == NO_CUDA:
         return (

@@ -1,6 +1,6 @@
 """The RenderRequest a checked spec becomes: the fields the option table routes there, what
-the spec derives (frames, timesteps, tiling, the fitted images) and the MP4 tags that say
-where a clip came from."""
+the spec derives (frames, timesteps, tiling, the fitted images, the LoRAs' weights) and the
+MP4 tags that say where a clip came from."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         images=tuple(ImageCondition(i.png, i.frame, i.strength) for i in spec.images),
         extend=spec.extend.mp4 if spec.extend else None,
         two_stage=two_stage_plan(spec),
+        loras=tuple(lora.weights() for lora in spec.loras),
         **spec.options.render_fields(),  # width, height, fps, steps, guidance, seed, ...
     )
 

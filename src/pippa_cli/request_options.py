@@ -8,7 +8,7 @@ checks (`check`, run by spec.spec_from), the JSON Lines keys (batch_input.py), t
 recorded settings (GenerateSpec.settings) and the render request's fields
 (render_request.py). Adding an option is one row here plus the code that uses it.
 
-A `repeatable` row (`--image`) takes any number of values: the flag repeats, a JSON Lines
+A `repeatable` row (`--image`, `--lora`) takes any number of values: the flag repeats, a JSON Lines
 line or a Python call gives one string or a list of them, and the checked value is a tuple
 (empty when not given; read it with `options.every(IMAGE)`).
 
@@ -281,6 +281,30 @@ EXTEND = RequestOption(
     # Read, checked and recorded (file name, SHA-256, frames) by spec.spec_from.
     recorded=False,
 )
+LORA = RequestOption(
+    "lora",
+    str,
+    None,
+    "SOURCE[=SCALE]: a LoRA for this render, a local .safetensors file or a Hugging Face "
+    "OWNER/NAME[@REVISION][:FILE.safetensors], applied with SCALE [default: --lora-scale]; "
+    "repeatable.",
+    RENDER,
+    repeatable=True,
+    metavar="<source>",
+    # Checked and recorded (file and SHA-256, or repo, file and commit; scale) by spec_from.
+    recorded=False,
+)
+LORA_SCALE = RequestOption(
+    "lora_scale",
+    float,
+    1.0,
+    "How strongly every --lora without its own =SCALE applies, {min} to {max}.",
+    RENDER,
+    minimum=0.0,
+    maximum=2.0,
+    explain="Choose {min} to {max}: 0 leaves the model as it is, 1 applies a LoRA as trained.",
+    recorded=False,  # recorded with each LoRA
+)
 ALLOW_LARGE = RequestOption(
     "allow_large",
     bool,
@@ -328,6 +352,8 @@ OPTIONS: tuple[RequestOption[Any], ...] = (
     MODEL,
     IMAGE,
     EXTEND,
+    LORA,
+    LORA_SCALE,
     *CUSTOMIZATIONS,
     ALLOW_LARGE,
     ENHANCE,

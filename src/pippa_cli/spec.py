@@ -3,7 +3,8 @@
 The options themselves (their ranges, defaults, messages) are declared in
 request_options.py; this module adds what concerns the request as a whole: the prompt,
 the model's source, the size limits, the output path, the images (read and fitted to
-the clip by image_input.py) and the clip to extend (read and checked by extend_input.py).
+the clip by image_input.py), the clip to extend (read and checked by extend_input.py)
+and the LoRAs (files hashed, Hub repos asked: lora_input.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pippa_cli.errors import UsageError
 from pippa_cli.extend_input import SourceVideo, added_for, check_source, read_source
 from pippa_cli.image_input import InputImage, load_images
 from pippa_cli.limits import Request, check_request, needs_vae_tiling
+from pippa_cli.lora_input import LoraInput, load_loras
 from pippa_cli.ltx_extend import OVERLAP
 from pippa_cli.presets import ModelSource, resolve_model
 from pippa_cli.prompt_input import validate_prompt
@@ -33,6 +35,8 @@ from pippa_cli.request_options import (
     GUIDANCE,
     HEIGHT,
     IMAGE,
+    LORA,
+    LORA_SCALE,
     MODEL,
     NEGATIVE_PROMPT,
     SEED,
@@ -69,6 +73,8 @@ class GenerateSpec:
     images: tuple[InputImage, ...] = ()
     # The --extend clip, read and checked: the render continues it (duration: the new part).
     extend: SourceVideo | None = None
+    # The --lora files and repos, checked, in the order given.
+    loras: tuple[LoraInput, ...] = ()
 
     # The options the core reads by name (`spec.seed`). A new option needs no line here:
     # the table routes it into the render request and the recorded settings.
@@ -116,7 +122,8 @@ class GenerateSpec:
     @property
     def notes(self) -> list[str]:
         """What the user should know before the job starts (an image cropped to fit)."""
-        return [image.note for image in self.images if image.note]
+        notes = [image.note for image in self.images if image.note]
+        return notes + [lora.note for lora in self.loras if lora.note]
 
     def settings(self) -> dict[str, Any]:
         """The settings used, as recorded in history, sidecar and MP4 tags."""
@@ -134,6 +141,7 @@ class GenerateSpec:
             "customization": self.customization.as_dict(),
             # Only with images: a text prompt's settings stay as they were.
             **({"images": [image.record() for image in self.images]} if self.images else {}),
+            **({"loras": [lora.record() for lora in self.loras]} if self.loras else {}),
             **({"extend": self.extend.record(self.num_frames - OVERLAP)} if self.extend else {}),
             # Only for the two-stage recipe (ltx-hd): the upsampler and the passes' sizes.
             **({"two_stage": self._two_stage_record()} if self.model.upsampler else {}),
@@ -182,14 +190,16 @@ def spec_from(
     now: datetime | None = None,
     image_dir: Path | None = None,
     extend_dir: Path | None = None,
+    lora_dir: Path | None = None,
 ) -> GenerateSpec:
     """Validate every option; raises UsageError (exit 2) naming the first problem.
 
     `options` must name the model. `output` is the user's -o text (a directory there gets
     the default name inside it) or a Path pippa chose itself (a batch line's file, taken as
-    a file name). Relative --image paths are read from `image_dir` and an --extend path
-    from `extend_dir` [default: the working directory]; the images are read last, once
-    everything else is known to be right.
+    a file name). Relative --image paths are read from `image_dir`, an --extend path from
+    `extend_dir` and --lora paths from `lora_dir` [default: the working directory]; the
+    images are read last, once everything else is known to be right, then the LoRAs are
+    checked (a Hub repo is asked).
     """
     customization = options.customization()
     prompt = validate_prompt(prompt)
@@ -241,6 +251,7 @@ def spec_from(
         height=checked[HEIGHT],
         directory=image_dir,
     )
+    loras = load_loras(checked.every(LORA), scale=checked[LORA_SCALE], directory=lora_dir)
     return GenerateSpec(
         prompt=prompt,
         customization=customization,
@@ -252,6 +263,7 @@ def spec_from(
         timesteps=timesteps,
         images=images,
         extend=extend,
+        loras=loras,
     )
 
 

@@ -89,7 +89,14 @@ class LocalBackend:
                     "time (they are cached afterwards).",
                 ) from None
             self._pipelines[key] = pipe
-        return generate_mp4(pipe, request, report)
+        from pippa_cli.ltx_lora import LoraMisfit
+
+        try:
+            return generate_mp4(pipe, request, report)
+        except LoraMisfit as exc:  # found before any denoising
+            raise UsageError(
+                f"--lora: {exc}", "Use a LoRA trained for this model (its family and size)."
+            ) from None
 
     def submit(self, request: RenderRequest, source: ModelSource, on_submitted: OnSubmitted) -> str:
         """Nothing to detach from: the render would run in this process."""

@@ -19,6 +19,8 @@ PINS = (
     "numpy==2.4.6",
     "huggingface_hub==2.4.0",
     "hf-xet==1.8.0",
+    # --lora: diffusers loads LoRAs as peft adapters (needs peft >= 0.17).
+    "peft==0.21.2",
 )
 
 if __name__ == "__main__":
