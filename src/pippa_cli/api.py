@@ -141,4 +141,8 @@ def _check_types(options: dict[str, Any]) -> None:
         option = BY_NAME[name]
         if value is not None and not option.accepts(value):
             wanted = " or ".join(t.__name__ for t in option.json_types)
-            raise UsageError(f"{name} must be {wanted}, not {type(value).__name__}", hint)
+            given = type(value).__name__
+            if isinstance(value, list | tuple):  # a repeatable option: name the odd item
+                odd = next((v for v in value if not option.accepts(v)), None)
+                given = f"a {given} holding {type(odd).__name__}"
+            raise UsageError(f"{name} must be {wanted}, not {given}", hint)

@@ -67,12 +67,19 @@ def read_source(text: str, directory: Path | None = None) -> SourceVideo:
             f"{FLAG} {visible(text)} contains control characters",
             "Rename the file without newlines, tabs, escapes or bidi characters.",
         )
-    path = (directory or Path.cwd()) / Path(text).expanduser()
 
     def refuse(problem: str, hint: str | None = None) -> UsageError:
         return UsageError(f"{FLAG} {text}: {problem}", hint)
 
+    if not text.strip():
+        raise UsageError(
+            f"{FLAG} names no file", "Give the MP4 to continue, e.g. --extend fox.mp4."
+        )
+    path = (directory or Path.cwd()) / Path(text).expanduser()
     try:
+        # A FIFO or a device would block or never end: only regular files are read.
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise refuse(f"{path} is not a regular file", "Name an MP4 file.")
         with path.open("rb") as handle:
             data = handle.read(MAX_SOURCE_BYTES + 1)
     except FileNotFoundError:

@@ -131,6 +131,9 @@ def _hash(text: str, path: Path) -> str:
     """The SHA-256 of a local LoRA file that exists, is not too large and is safetensors."""
     digest = hashlib.sha256()
     try:
+        # A FIFO or a device would block or never end: only regular files are read.
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise _refuse(text, f"{path} is not a regular file", "Name a .safetensors file.")
         with path.open("rb") as handle:
             size = path.stat().st_size
             if size > MAX_BYTES:

@@ -105,15 +105,34 @@ def _video_track(view: memoryview, start: int, end: int) -> VideoInfo | None:
 
 
 def _frame_count(view: memoryview, stbl: tuple[int, int]) -> int:
+    """The frames the index lists: the size table's count, which must be backed by its
+    entries and agree with the duration table (a count alone could claim millions)."""
     stsz = _find(view, *stbl, b"stsz")
     if stsz is not None:
         _check_room(stsz[0] + 12, stsz[1], "stsz")
-        (count,) = struct.unpack_from(">I", view, stsz[0] + 8)
-        return int(count)
-    stz2 = _need(_find(view, *stbl, b"stz2"), "stsz")
-    _check_room(stz2[0] + 12, stz2[1], "stz2")
-    (count,) = struct.unpack_from(">I", view, stz2[0] + 8)
+        size, count = struct.unpack_from(">II", view, stsz[0] + 4)
+        if size == 0:  # one entry a frame
+            _check_room(stsz[0] + 12 + 4 * count, stsz[1], "stsz")
+    else:
+        stz2 = _need(_find(view, *stbl, b"stz2"), "stsz")
+        _check_room(stz2[0] + 12, stz2[1], "stz2")
+        field_bits = view[stz2[0] + 7]
+        (count,) = struct.unpack_from(">I", view, stz2[0] + 8)
+        _check_room(stz2[0] + 12 + (count * field_bits + 7) // 8, stz2[1], "stz2")
+    if count != _timed_frames(view, stbl):
+        raise ValueError("the video track's index disagrees with itself about its frames")
     return int(count)
+
+
+def _timed_frames(view: memoryview, stbl: tuple[int, int]) -> int:
+    """The frames the duration table (stts) gives a length to."""
+    stts = _need(_find(view, *stbl, b"stts"), "stts")
+    _check_room(stts[0] + 8, stts[1], "stts")
+    (entries,) = struct.unpack_from(">I", view, stts[0] + 4)
+    _check_room(stts[0] + 8 + 8 * entries, stts[1], "stts")
+    return sum(
+        struct.unpack_from(">I", view, stts[0] + 8 + 8 * number)[0] for number in range(entries)
+    )
 
 
 def _frame_rate(view: memoryview, stbl: tuple[int, int], timescale: int) -> Fraction:

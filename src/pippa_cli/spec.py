@@ -214,6 +214,12 @@ def spec_from(
     checked = check(options, lambda: source().defaults)
     preset = source().defaults
     steps = checked[STEPS]
+    if preset.two_stage is not None and checked[EXTEND]:
+        # Before the source is read: no hint about its size could make this work.
+        raise UsageError(
+            f"--extend does not go with --model {source().label} (two stages)",
+            "Extend with --model ltx-distilled or ltx-video.",
+        )
     extend = _extend_source(checked, extend_dir)
     frames = frames_for(checked[DURATION], checked[FPS])
     if extend is not None:
@@ -222,11 +228,6 @@ def spec_from(
         check_source(extend, **size, added=added)
         frames = OVERLAP + added
     if preset.two_stage is not None:
-        if extend is not None:
-            raise UsageError(
-                f"--extend does not go with --model {source().label} (two stages)",
-                "Extend with --model ltx-distilled or ltx-video.",
-            )
         problem = preset.two_stage.size_problem(checked[WIDTH], checked[HEIGHT])
         if problem:
             raise UsageError(
