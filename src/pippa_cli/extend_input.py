@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pippa_cli.errors import UsageError
+from pippa_cli.files import InputFileRefused
 from pippa_cli.ltx_extend import BLOCK, MAX_CLIP_BYTES, MAX_SOURCE_BYTES, OVERLAP, clip_bytes
 from pippa_cli.mp4_info import VideoInfo, read_video_info
 from pippa_cli.request_options import FPS
@@ -76,23 +77,18 @@ def read_source(text: str, directory: Path | None = None) -> SourceVideo:
             f"{FLAG} names no file", "Give the MP4 to continue, e.g. --extend fox.mp4."
         )
     path = (directory or Path.cwd()) / Path(text).expanduser()
+    from pippa_cli.files import DIRECTORY, MISSING, SPECIAL, TOO_LARGE, read_input_file
+
     try:
-        # A FIFO or a device would block or never end: only regular files are read.
-        if path.exists() and not path.is_file() and not path.is_dir():
-            raise refuse(f"{path} is not a regular file", "Name an MP4 file.")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SOURCE_BYTES + 1)
-    except FileNotFoundError:
-        raise refuse(f"{path} does not exist", "Check the path.") from None
-    except IsADirectoryError:
-        raise refuse(f"{path} is a directory", "Name an MP4 file.") from None
-    except OSError as exc:
-        raise refuse(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_SOURCE_BYTES:
-        raise refuse(
-            f"{path.name} is larger than {MAX_SOURCE_BYTES // 2**20} MiB",
-            "Extend a shorter clip, or cut the end you want to continue from.",
-        )
+        data = read_input_file(path, MAX_SOURCE_BYTES)
+    except InputFileRefused as exc:
+        hints = {
+            MISSING: "Check the path.",
+            DIRECTORY: "Name an MP4 file.",
+            SPECIAL: "Name an MP4 file.",
+            TOO_LARGE: "Extend a shorter clip, or cut the end you want to continue from.",
+        }
+        raise refuse(exc.problem, hints.get(exc.reason)) from None
     try:
         info = read_video_info(data)
     except ValueError as exc:

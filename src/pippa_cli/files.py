@@ -1,4 +1,6 @@
-"""Writing results so that a crash or a full disk never leaves a half-written file behind."""
+"""Files in and out: a file the user named read safely (never a pipe or a device, never
+more than a limit), and results written so that a crash or a full disk never leaves a
+half-written file behind."""
 
 from __future__ import annotations
 
@@ -10,6 +12,41 @@ from pathlib import Path
 from typing import Any
 
 from pippa_cli.text import json_dumps
+
+# Why a file the user named cannot be read (the caller words what to do about it).
+MISSING, DIRECTORY, SPECIAL, UNREADABLE, TOO_LARGE = (
+    "missing",
+    "directory",
+    "special",
+    "unreadable",
+    "too large",
+)
+
+
+class InputFileRefused(Exception):
+    def __init__(self, reason: str, problem: str) -> None:
+        super().__init__(problem)
+        self.reason = reason
+        self.problem = problem
+
+
+def read_input_file(path: Path, limit: int) -> bytes:
+    """A file the user named (an image, a clip), read whole: a regular file of at most
+    `limit` bytes. A FIFO or a device would block or never end, so they are refused unread."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise InputFileRefused(SPECIAL, f"{path} is not a regular file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise InputFileRefused(MISSING, f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InputFileRefused(DIRECTORY, f"{path} is a directory") from None
+    except OSError as exc:
+        raise InputFileRefused(UNREADABLE, f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputFileRefused(TOO_LARGE, f"{path.name} is larger than {limit // 2**20} MiB")
+    return data
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pippa_cli.errors import UsageError
+from pippa_cli.files import InputFileRefused
 from pippa_cli.image_refs import FLAG, SYNTAX_HINT, ImageRef, parse_image, place_images
 
 if TYPE_CHECKING:
@@ -87,28 +88,19 @@ def read_image(
 
 
 def _read_bytes(ref: ImageRef, path: Path) -> bytes:
-    def refuse(problem: str, hint: str | None = None) -> UsageError:
-        return UsageError(f"{FLAG} {ref.text}: {problem}", hint)
+    from pippa_cli.files import DIRECTORY, MISSING, SPECIAL, TOO_LARGE, read_input_file
 
     try:
-        # A FIFO or a device would block or never end: only regular files are read.
-        if path.exists() and not path.is_file() and not path.is_dir():
-            raise refuse(f"{path} is not a regular file", "Name an image file.")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        hint = "Check the path." + (f" {SYNTAX_HINT}" if "@" in ref.text or ":" in ref.text else "")
-        raise refuse(f"{path} does not exist", hint) from None
-    except IsADirectoryError:
-        raise refuse(f"{path} is a directory", "Name an image file.") from None
-    except OSError as exc:
-        raise refuse(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise refuse(
-            f"{path.name} is larger than {MAX_BYTES // 2**20} MiB",
-            "Give a smaller JPEG, PNG or WebP: the clip is at most 2048 pixels a side.",
-        )
-    return data
+        return read_input_file(path, MAX_BYTES)
+    except InputFileRefused as exc:
+        syntax = f" {SYNTAX_HINT}" if "@" in ref.text or ":" in ref.text else ""
+        hints = {
+            MISSING: "Check the path." + syntax,
+            DIRECTORY: "Name an image file.",
+            SPECIAL: "Name an image file.",
+            TOO_LARGE: "Give a smaller JPEG, PNG or WebP: the clip is at most 2048 pixels a side.",
+        }
+        raise UsageError(f"{FLAG} {ref.text}: {exc.problem}", hints.get(exc.reason)) from None
 
 
 def _decode(ref: ImageRef, path: Path, data: bytes) -> Image.Image:

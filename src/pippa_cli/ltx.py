@@ -136,6 +136,27 @@ class RenderRequest:
         return request
 
 
+def request_items(
+    items: Any, field: str, label: str, keys: frozenset[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """A request's list field (images, loras) as (label N, dict) pairs; ValueError for
+    anything but a list of dicts with exactly `keys` (a newer client's key is refused)."""
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"{field} is a list, not {type(items).__name__}")
+    checked = []
+    for number, item in enumerate(items, 1):
+        where = f"{label} {number}"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} is a dict, not {type(item).__name__}")
+        if set(item) != keys:
+            raise ValueError(
+                f"{where} has the fields {', '.join(sorted(map(str, item)))}, "
+                f"not {', '.join(sorted(keys))}"
+            )
+        checked.append((where, item))
+    return checked
+
+
 def load_pipeline(
     source: ModelSource,
     device: str | None = None,

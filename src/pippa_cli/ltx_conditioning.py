@@ -27,20 +27,10 @@ def images_from_dicts(
     """The request's images from their dicts (RenderRequest.to_dict); ValueError if one
     is not a width x height PNG, sits outside the clip's frames or has a strength not in 0..1.
     """
-    from pippa_cli.ltx import ImageCondition
+    from pippa_cli.ltx import ImageCondition, request_items
 
-    if not isinstance(items, list | tuple):
-        raise ValueError(f"images is a list, not {type(items).__name__}")
     images = []
-    for number, item in enumerate(items, 1):
-        where = f"image {number}"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where} is a dict, not {type(item).__name__}")
-        if set(item) != _FIELDS:
-            raise ValueError(
-                f"{where} has the fields {', '.join(sorted(map(str, item)))}, "
-                f"not {', '.join(sorted(_FIELDS))}"
-            )
+    for where, item in request_items(items, "images", "image", _FIELDS):
         png, frame, strength = item["png"], item["frame"], item["strength"]
         if isinstance(frame, bool) or not isinstance(frame, int):
             raise ValueError(f"{where}: frame {frame!r} is not a whole number")

@@ -48,19 +48,10 @@ def loras_from_dicts(items: Iterable[Any]) -> tuple[LoraWeights, ...]:
     """The request's LoRAs from their dicts (RenderRequest.to_dict); ValueError if one has
     unknown fields, both or neither of bytes and a repo, or a scale outside 0..2."""
     from pippa_cli.lora_refs import MAX_SCALE, MIN_SCALE
+    from pippa_cli.ltx import request_items
 
-    if not isinstance(items, list | tuple):
-        raise ValueError(f"loras is a list, not {type(items).__name__}")
     loras = []
-    for number, item in enumerate(items, 1):
-        where = f"LoRA {number}"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where} is a dict, not {type(item).__name__}")
-        if set(item) != _FIELDS:
-            raise ValueError(
-                f"{where} has the fields {', '.join(sorted(map(str, item)))}, "
-                f"not {', '.join(sorted(_FIELDS))}"
-            )
+    for where, item in request_items(items, "loras", "LoRA", _FIELDS):
         scale = item["scale"]
         if isinstance(scale, bool) or not isinstance(scale, int | float):
             raise ValueError(f"{where}: scale {scale!r} is not a number")
