@@ -280,3 +280,23 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"waited {timeout:g} s and never saw {what}")
         time.sleep(interval)
+
+
+def call_modal_local(model: str, *requests: dict[str, Any]) -> list[BaseException | bytes]:
+    """`LTX(model=...).generate.local(request)` for each request on one instance of the
+    Modal class (the container's real code, offline): each bytes, or what it raised."""
+    import warnings
+
+    from pippa_cli.modal_app.app import LTX
+
+    instance = LTX(model=model)
+    outcomes: list[BaseException | bytes] = []
+    with warnings.catch_warnings():
+        # "executing locally and will not have access to the mounted Volume": expected.
+        warnings.simplefilter("ignore", UserWarning)
+        for req in requests:
+            try:
+                outcomes.append(instance.generate.local(req))
+            except BaseException as exc:
+                outcomes.append(exc)
+    return outcomes

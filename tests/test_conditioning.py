@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from pippa_cli.ltx import ImageCondition, RenderRequest
 from tests.fixtures_ltx import decode_frames, probe
+from tests.helpers import call_modal_local
 
 FRAMES = 17  # 4 latent frames after the first with the tiny VAE (4x in time)
 
@@ -365,23 +365,6 @@ def test_a_distilled_pipeline_conditions_with_its_own_timesteps(
 # --- on Modal: the container renders a request with images ----------------------------------
 
 
-def _call_local(model: str, *requests: dict[str, Any]) -> list[BaseException | bytes]:
-    """`LTX(model=...).generate.local(request)` for each request on one instance."""
-    from pippa_cli.modal_app.app import LTX
-
-    instance = LTX(model=model)
-    outcomes: list[BaseException | bytes] = []
-    with warnings.catch_warnings():
-        # "executing locally and will not have access to the mounted Volume": expected.
-        warnings.simplefilter("ignore", UserWarning)
-        for req in requests:
-            try:
-                outcomes.append(instance.generate.local(req))
-            except BaseException as exc:
-                outcomes.append(exc)
-    return outcomes
-
-
 def test_the_modal_class_renders_a_request_with_images(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -397,7 +380,7 @@ def test_the_modal_class_renders_a_request_with_images(
     bad = keyframes.to_dict()
     bad["images"] = [dict(bad["images"][0], frame=FRAMES)]
 
-    conditioned, plain, refused, again = _call_local(
+    conditioned, plain, refused, again = call_modal_local(
         str(tiny_model),
         keyframes.to_dict(),
         dataclasses.replace(keyframes, images=()).to_dict(),

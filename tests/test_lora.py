@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pippa_cli
 from pippa_cli.errors import UsageError
 from pippa_cli.lora_refs import LoraRef, parse_lora
 from tests.fixtures_ltx import decode_frames, pippa_env, probe, small_args
-from tests.helpers import SMALL, batch, history, invoke, only_job, sidecar, write
+from tests.helpers import SMALL, batch, call_modal_local, history, invoke, only_job, sidecar, write
 from tests.hub_server import HubServer
 from tests.modal_standin import ModalStandIn
 
@@ -454,23 +453,6 @@ def test_a_lora_that_does_not_fit_is_exit_2_and_leaves_the_model_as_it_was(
 # --- on Modal: the container applies and unloads LoRAs --------------------------------------
 
 
-def _call_local(model: str, *requests: dict[str, Any]) -> list[BaseException | bytes]:
-    """`LTX(model=...).generate.local(request)` for each request on one instance."""
-    from pippa_cli.modal_app.app import LTX
-
-    instance = LTX(model=model)
-    outcomes: list[BaseException | bytes] = []
-    with warnings.catch_warnings():
-        # "executing locally and will not have access to the mounted Volume": expected.
-        warnings.simplefilter("ignore", UserWarning)
-        for req in requests:
-            try:
-                outcomes.append(instance.generate.local(req))
-            except BaseException as exc:
-                outcomes.append(exc)
-    return outcomes
-
-
 def test_the_modal_class_applies_a_lora_for_one_request(tiny_model: Path, tmp_path: Path):
     from pippa_cli.ltx import RenderRequest
     from pippa_cli.ltx_lora import LoraWeights
@@ -490,7 +472,7 @@ def test_the_modal_class_applies_a_lora_for_one_request(tiny_model: Path, tmp_pa
     garbled = styled.to_dict()
     garbled["loras"] = [dict(garbled["loras"][0], scale=5)]
 
-    first, with_lora, refused, bad_scale, after = _call_local(
+    first, with_lora, refused, bad_scale, after = call_modal_local(
         str(tiny_model),
         plain.to_dict(),
         styled.to_dict(),
