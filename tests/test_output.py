@@ -10,6 +10,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +52,11 @@ def _ask_on_a_terminal(keys: bytes) -> str:
     os.close(slave)
     deadline = time.monotonic() + 30
     try:
-        shown = read_terminal(master, b"(y)", deadline)  # then input() (typed-ahead keys wait)
+        shown = read_terminal(master, b"(y)", deadline)
+        # Keys only once the child waits in input(): a Ctrl-C typed ahead would strike
+        # (as SIGINT) wherever the child happens to be, not at the question.
+        while not _reading_stdin(proc.pid) and time.monotonic() < deadline:
+            shown += read_terminal(master, b"\x00", time.monotonic() + 0.05)
         os.write(master, keys)
         shown += read_terminal(master, b"ANSWER", deadline)
         shown += read_terminal(master, b"\n", deadline)
@@ -61,6 +66,16 @@ def _ask_on_a_terminal(keys: bytes) -> str:
             proc.kill()
         os.close(master)
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode("utf-8", "replace"))
+
+
+def _reading_stdin(pid: int) -> bool:
+    """Whether the process is blocked reading fd 0 (Linux /proc; elsewhere: assume so)."""
+    try:
+        fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return True
+    # read(2) is syscall 0 on x86-64 and 63 on arm64; its first argument the fd.
+    return len(fields) > 1 and fields[0] in {"0", "63"} and fields[1] == "0x0"
 
 
 @pytest.mark.parametrize(
