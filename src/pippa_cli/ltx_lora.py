@@ -138,7 +138,7 @@ def lora_misfit(transformer: Any, state: dict[str, Any]) -> list[str]:
     fit `transformer`: keys for no transformer, layers it does not have, wrong shapes."""
     modules = dict(transformer.named_modules())
     problems = []
-    for key, tensor in state.items():
+    for key, tensor in sorted(state.items()):  # the same report on every run
         if not key.startswith("transformer."):
             problems.append(f"{key} is not a key of an LTX-Video transformer")
             continue
