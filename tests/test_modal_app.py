@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures_ltx import probe, tiny_model_fixture  # noqa: F401
+from tests.helpers import call_modal_local
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,27 +150,10 @@ def _request(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def _call_local(model: str, *requests: dict[str, Any]) -> list[BaseException | bytes]:
-    """`LTX(model=...).generate.local(request)` for each request, on one instance (one
-    container: its enter hooks run once); what each returned or raised."""
-    from pippa_cli.modal_app.app import LTX
-
-    instance = LTX(model=model)
-    outcomes: list[BaseException | bytes] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        for request in requests:
-            try:
-                outcomes.append(instance.generate.local(request))
-            except BaseException as exc:
-                outcomes.append(exc)
-    return outcomes
-
-
 def test_a_model_never_downloaded_fails_every_call_without_crashing(tmp_path: Path):
     from pippa_cli.remote_errors import WEIGHTS_MISSING, RemoteFailure
 
-    first, second = _call_local("someone/never-downloaded", _request(), _request())
+    first, second = call_modal_local("someone/never-downloaded", _request(), _request())
 
     for outcome in (first, second):  # the container lives on and answers each call
         assert isinstance(outcome, RemoteFailure)
@@ -187,7 +171,7 @@ def test_a_broken_checkpoint_is_a_load_failure(tiny_model: Path, tmp_path: Path)
     for weights in (broken / "transformer").glob("*.safetensors"):
         weights.write_bytes(b"not a safetensors file")
 
-    [outcome] = _call_local(str(broken), _request())
+    [outcome] = call_modal_local(str(broken), _request())
 
     assert isinstance(outcome, RemoteFailure)
     assert outcome.category == LOAD
@@ -199,7 +183,7 @@ def test_a_broken_checkpoint_is_a_load_failure(tiny_model: Path, tmp_path: Path)
 def test_a_render_failure_and_a_foreign_request(tiny_model: Path):
     from pippa_cli.remote_errors import RENDER, REQUEST, RemoteFailure
 
-    odd_size, newer_client, fine = _call_local(
+    odd_size, newer_client, fine = call_modal_local(
         str(tiny_model),
         _request(width=100),  # diffusers: not a multiple of 32
         _request(image_bytes="...", lora="owner/style"),  # fields this app does not know
@@ -224,7 +208,7 @@ def test_a_gpu_container_without_cuda_refuses(tiny_model: Path, monkeypatch: pyt
     rendered: list[Any] = []
     monkeypatch.setattr(pippa_cli.container, "generate_mp4", lambda *a: rendered.append(a))
 
-    [outcome] = _call_local(str(tiny_model), _request())
+    [outcome] = call_modal_local(str(tiny_model), _request())
 
     assert isinstance(outcome, RemoteFailure)
     assert outcome.category == NO_CUDA

@@ -1,4 +1,4 @@
-"""The errors pippa reports to users.
+"""The errors pippa reports to users (all of them `Explained`: message, hint, exit code).
 
     PippaError            exit 1: something went wrong at run time
     ├── UsageError        exit 2: the request itself is wrong; nothing was spent
@@ -18,7 +18,9 @@ else is shown unless the user asked for tracebacks (--debug or PIPPA_DEBUG=1).
 from __future__ import annotations
 
 
-class PippaError(Exception):
+class Explained(BaseException):
+    """What every error pippa reports carries: a message, a hint, an exit code."""
+
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
@@ -29,6 +31,10 @@ class PippaError(Exception):
         self.task_id: str | None = None
         # More than a user needs (a remote traceback): shown only with --debug.
         self.details: str | None = None
+
+
+class PippaError(Explained, Exception):
+    pass
 
 
 class UsageError(PippaError):
@@ -47,15 +53,8 @@ class HistoryError(PippaError):
     pass
 
 
-class Interrupted(KeyboardInterrupt):
+class Interrupted(Explained, KeyboardInterrupt):
     """The user stopped a job (Ctrl-C) or its process was asked to end; the message says
     what became of the job (cancelled, or left running on Modal)."""
 
     exit_code = 130
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.task_id: str | None = None
-        self.details: str | None = None

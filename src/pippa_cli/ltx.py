@@ -146,15 +146,20 @@ def request_items(
     checked = []
     for number, item in enumerate(items, 1):
         where = f"{label} {number}"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where} is a dict, not {type(item).__name__}")
-        if set(item) != keys:
-            raise ValueError(
-                f"{where} has the fields {', '.join(sorted(map(str, item)))}, "
-                f"not {', '.join(sorted(keys))}"
-            )
-        checked.append((where, item))
+        checked.append((where, request_dict(item, where, keys)))
     return checked
+
+
+def request_dict(item: Any, where: str, keys: frozenset[str]) -> dict[str, Any]:
+    """A request's dict field (or a list's item) with exactly `keys`; ValueError if not."""
+    if not isinstance(item, dict):
+        raise ValueError(f"{where} is a dict, not {type(item).__name__}")
+    if set(item) != keys:
+        raise ValueError(
+            f"{where} has the fields {', '.join(sorted(map(str, item)))}, "
+            f"not {', '.join(sorted(keys))}"
+        )
+    return item
 
 
 def load_pipeline(

@@ -69,15 +69,9 @@ def load_upsampler(
 def plan_from_dict(data: Any, width: int, height: int) -> TwoStagePlan:
     """The request's two-stage plan from its dict (RenderRequest.to_dict); ValueError if
     it is one this code cannot render."""
-    from pippa_cli.ltx import TwoStagePlan
+    from pippa_cli.ltx import TwoStagePlan, request_dict
 
-    if not isinstance(data, dict):
-        raise ValueError(f"two_stage is a dict, not {type(data).__name__}")
-    if set(data) != _FIELDS:
-        raise ValueError(
-            f"two_stage has the fields {', '.join(sorted(map(str, data)))}, "
-            f"not {', '.join(sorted(_FIELDS))}"
-        )
+    data = request_dict(data, "two_stage", _FIELDS)
     for name in ("first_width", "first_height"):
         size = data[name]
         if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 32:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from pippa_cli.errors import Interrupted, PippaError
+from pippa_cli.errors import Explained
 from pippa_cli.history import Job
 
 
@@ -49,28 +49,28 @@ class Outcome:
     @property
     def expected(self) -> bool:
         """Whether the error is one pippa explains (not a crash)."""
-        return isinstance(self.error, PippaError | Interrupted)
+        return isinstance(self.error, Explained)
 
     @property
     def message(self) -> str | None:
-        if isinstance(self.error, PippaError | Interrupted):
+        if isinstance(self.error, Explained):
             return self.error.message
         return None if self.error is None else f"unexpected {type(self.error).__name__}"
 
     @property
     def hint(self) -> str | None:
-        return self.error.hint if isinstance(self.error, PippaError | Interrupted) else None
+        return self.error.hint if isinstance(self.error, Explained) else None
 
     @property
     def exit_code(self) -> int:
         if self.ok:
             return 0
-        return self.error.exit_code if isinstance(self.error, PippaError | Interrupted) else 1
+        return self.error.exit_code if isinstance(self.error, Explained) else 1
 
     def raise_for_outcome(self) -> None:
         """Raise the error of a job that did not complete (httpx's raise_for_status):
         the CLI's one error handler then reports it like any other."""
         if self.error is not None and not self.ok:
-            if isinstance(self.error, PippaError | Interrupted):
+            if isinstance(self.error, Explained):
                 self.error.task_id = self.task_id
             raise self.error

@@ -95,6 +95,11 @@ class Preset:
     two_stage: TwoStage | None = None
 
 
+# The 0.9.7 13B distilled checkpoint and its timesteps (Lightricks' distilled config),
+# shared by ltx-distilled and ltx-hd's first stage.
+_DISTILLED_REPO = "Lightricks/LTX-Video-0.9.7-distilled"
+_DISTILLED_TIMESTEPS = (1000, 993, 987, 981, 975, 909, 725, 0.03)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -110,14 +115,14 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="ltx-distilled",
-            repo_id="Lightricks/LTX-Video-0.9.7-distilled",
+            repo_id=_DISTILLED_REPO,
             # No commit could be looked up for this repository when the preset was written:
             # `pippa deploy --download` records the commit it fetched, and renders load
             # exactly that one from the cache (see modal_app/app.py).
             revision=None,
             steps=8,
             guidance=1.0,
-            timesteps=(1000, 993, 987, 981, 975, 909, 725, 0.03),
+            timesteps=_DISTILLED_TIMESTEPS,
             pipeline_class="LTXConditionPipeline",
             description="LTX-Video 0.9.7 13B distilled: 8 steps, no CFG, fastest per clip",
             gpu_memory="~45 GB at 768x512x153 (bf16); needs an 80 GB GPU",
@@ -128,14 +133,14 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="ltx-hd",
             # The distilled 13B of ltx-distilled (its weights are cached once for both).
-            repo_id="Lightricks/LTX-Video-0.9.7-distilled",
+            repo_id=_DISTILLED_REPO,
             # Not pinned, as ltx-distilled: `pippa deploy --download ltx-hd` records the
             # commits it fetched (both repositories) and renders load exactly those.
             revision=None,
             # Stage one: the distilled timesteps and guidance (as ltx-distilled).
             steps=8,
             guidance=1.0,
-            timesteps=(1000, 993, 987, 981, 975, 909, 725, 0.03),
+            timesteps=_DISTILLED_TIMESTEPS,
             pipeline_class="LTXConditionPipeline",
             description="LTX-Video 0.9.7 13B distilled, two-stage HD (Lightricks' multi-scale "
             "recipe): 8 steps at 2/3 size, latent upsampler x2, 4 refining steps; 1216x704",

@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 
 from pippa_cli.cli import deploy, doctor, enhance, generate, status
 from pippa_cli.cli.options import debug_enabled, state
-from pippa_cli.errors import Interrupted, PippaError
+from pippa_cli.errors import Explained, PippaError
 from pippa_cli.version import __version__
 
 
@@ -27,7 +27,7 @@ class PippaGroup(TyperGroup):
         state.debug = False
         try:
             return super().invoke(ctx)
-        except Interrupted as exc:  # a job stopped by Ctrl-C or a signal: what became of it
+        except Explained as exc:  # a PippaError, or a job stopped by Ctrl-C or a signal
             _print_traceback_if_debug(exc.details or _details_of_cause(exc))
             from pippa_cli.output import report_error
 
@@ -35,12 +35,6 @@ class PippaGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
             raise
-        except PippaError as exc:
-            _print_traceback_if_debug(exc.details or _details_of_cause(exc))
-            from pippa_cli.output import report_error
-
-            report_error(exc.message, exc.hint)
-            raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:
             raise typer.Exit(1) from None
         except Exception as exc:
