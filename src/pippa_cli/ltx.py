@@ -49,6 +49,9 @@ class TwoStagePlan:
     refine_timesteps: tuple[float, ...]
     refine_strength: float  # the refining pass's denoise_strength
     adain_factor: float
+    # LTX-2's refining pass: its sigmas (re-noised to the first), at exactly the clip's
+    # size; None for LTX-Video (refine_timesteps and refine_strength instead).
+    refine_sigmas: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class RenderRequest:
     two_stage: TwoStagePlan | None = None
     # LoRAs applied for this render only; a local file's bytes travel inside the request.
     loras: tuple[LoraWeights, ...] = ()
+    # LTX-2: keep the model's sound track in the MP4 (False: --no-audio). A model without
+    # sound (LTX-Video) writes video only either way.
+    audio: bool = True
+    # LTX-2's sigma schedule (the preset's, when --steps is its own), in place of steps.
+    sigmas: list[float] | None = None
+    # LTX-2's guidance terms beyond `guidance` (diffusers' keyword: value), the preset's.
+    guidance_terms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -23,6 +23,10 @@ MAX_SEQUENCE_LENGTH = 256
 # LTX's VAE compresses 32x in space: every size a stage renders is a multiple of this.
 _SPATIAL = 32
 
+# Model families: what the core loads and how it renders (ltx.py, ltx2.py).
+LTX_VIDEO = "ltx-video"  # LTX-Video 0.9.x: video only, T5 text encoder
+LTX_2 = "ltx-2"  # LTX-2.x: video with synchronized audio, Gemma text encoder
+
 
 @dataclass(frozen=True)
 class TwoStage:
@@ -39,9 +43,15 @@ class TwoStage:
     refine_strength: float = 0.999
     adain_factor: float = 1.0  # the docs' value: the upsampled latents keep stage one's stats
     first_scale: float = 2 / 3
+    # LTX-2's recipe (the diffusers LTX-2 docs): stage one at exactly half the clip's size,
+    # the refining pass on these sigmas (re-noised to the first), at exactly the clip's
+    # size: no resize, so the clip's sides must be multiples of 64. None for LTX-Video.
+    refine_sigmas: tuple[float, ...] | None = None
 
     @property
     def refine_steps(self) -> int:
+        if self.refine_sigmas is not None:
+            return len(self.refine_sigmas)
         return int(len(self.refine_timesteps) * self.refine_strength)
 
     def sizes(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -54,8 +64,14 @@ class TwoStage:
         return first, (2 * first[0], 2 * first[1])
 
     def size_problem(self, width: int, height: int) -> str | None:
-        """Why a clip this size cannot render two-stage (stage one under 64 px), or None."""
-        (first_w, first_h), _ = self.sizes(width, height)
+        """Why a clip this size cannot render two-stage (stage one under 64 px, or for
+        LTX-2 a side that is not a multiple of 64), or None."""
+        (first_w, first_h), refine = self.sizes(width, height)
+        if self.refine_sigmas is not None and refine != (width, height):
+            return (
+                f"{width}x{height} cannot render in two stages: stage one renders at exactly "
+                "half the size, so both sides must be multiples of 64"
+            )
         if min(first_w, first_h) < 2 * _SPATIAL:
             return (
                 f"{width}x{height} is too small for two stages: stage one renders at 2/3 "
@@ -93,7 +109,47 @@ class Preset:
     height: int = 512
     # Lightricks' two-stage recipe, for the presets that run it.
     two_stage: TwoStage | None = None
+    # The model family (LTX_VIDEO, LTX_2): which core renders it.
+    family: str = LTX_VIDEO
+    # The model renders a sound track with the video (LTX-2): an AAC track in the MP4.
+    audio: bool = False
+    # The frame rate when --fps is not given (LTX-2 is trained at 24).
+    fps: int = 30
+    # LTX-2 denoises on a sigma schedule (its distilled checkpoints' own), used when
+    # --steps is the preset's; LTX-Video uses `timesteps` instead.
+    sigmas: tuple[float, ...] | None = None
+    # LTX-2's guidance terms beyond --guidance (diffusers' keywords: STG, modality
+    # isolation, rescale, and the audio's own): a distilled checkpoint turns them all off.
+    guidance_terms: tuple[tuple[str, float], ...] = ()
+    # The model's own size limits (limits.py): the longest side, and the most latent
+    # tokens (32x32 px x 8 frames each) one render may hold.
+    max_side: int = 1280
+    max_tokens: int = 40 * 22 * 33  # 1280x704 at 257 frames (Lightricks' "best below")
 
+
+# LTX-2.5 (Lightricks' diffusers-format repository; gated: accept its license on Hugging
+# Face, then HF_TOKEN). Its `transformer/` is the distilled 22B DiT, its
+# `latent_upsampler/` the x2 spatial upsampler; the commit is the one pinned below.
+_LTX2_REPO = "Lightricks/LTX-2.5-Diffusers"
+_LTX2_REVISION = "426936f8b22dc28e4def61e515478b0b7e4a53cc"
+# The distilled schedule (diffusers.pipelines.ltx2.utils DISTILLED_SIGMA_VALUES, from
+# Lightricks' ltx-pipelines) and the refining pass's (STAGE_2_DISTILLED_SIGMA_VALUES).
+_LTX2_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
+_LTX2_REFINE_SIGMAS = (0.909375, 0.725, 0.421875)
+# A distilled checkpoint runs unguided: every guidance term off by name (the pipeline's
+# defaults are the full model's: STG and modality guidance would each add a forward pass).
+_LTX2_UNGUIDED = (
+    ("stg_scale", 0.0),
+    ("modality_scale", 1.0),
+    ("guidance_rescale", 0.0),
+    ("audio_guidance_scale", 1.0),
+    ("audio_stg_scale", 0.0),
+    ("audio_modality_scale", 1.0),
+    ("audio_guidance_rescale", 0.0),
+)
+# LTX-2's model limits as pippa holds them: no side over 2048 and at most the tokens of
+# the two-stage preset's 1536x1024 at 10 s (24 fps).
+_LTX2_MAX_TOKENS = 48 * 32 * 31
 
 # The 0.9.7 13B distilled checkpoint and its timesteps (Lightricks' distilled config),
 # shared by ltx-distilled and ltx-hd's first stage.
@@ -156,6 +212,63 @@ PRESETS: dict[str, Preset] = {
                 upsampler_repo="Lightricks/ltxv-spatial-upscaler-0.9.7",
                 # Not pinned either (no current commit could be looked up offline).
                 upsampler_revision=None,
+            ),
+        ),
+        Preset(
+            name="ltx-2",
+            repo_id=_LTX2_REPO,
+            revision=_LTX2_REVISION,
+            steps=len(_LTX2_SIGMAS),
+            guidance=1.0,
+            sigmas=_LTX2_SIGMAS,
+            guidance_terms=_LTX2_UNGUIDED,
+            pipeline_class="LTX2Pipeline",
+            family=LTX_2,
+            audio=True,
+            fps=24,
+            description="LTX-2.5 22B distilled, video with sound: 8 steps, no guidance, "
+            "768x512 at 24 fps",
+            gpu_memory="~66 GB of weights (bf16); on an 80 GB GPU the text encoder and the "
+            "transformer take turns (model offload)",
+            weights_gb=66.1,
+            activation_gb_per_k_tokens=1.2,
+            step_seconds=1.5,
+            max_side=2048,
+            max_tokens=_LTX2_MAX_TOKENS,
+        ),
+        Preset(
+            name="ltx-2-hd",
+            repo_id=_LTX2_REPO,
+            revision=_LTX2_REVISION,
+            steps=len(_LTX2_SIGMAS),
+            guidance=1.0,
+            sigmas=_LTX2_SIGMAS,
+            guidance_terms=_LTX2_UNGUIDED,
+            pipeline_class="LTX2Pipeline",
+            family=LTX_2,
+            audio=True,
+            fps=24,
+            description="LTX-2.5 22B distilled, two-stage HD with sound (the diffusers "
+            "LTX-2 recipe): 8 steps at half size, latent upsampler x2, 3 refining steps; "
+            "1536x1024",
+            gpu_memory="~75 GB at 1536x1024x121 (bf16, estimate); model offload on 80 GB, "
+            "resident on an H200",
+            # + the latent upsampler (~1.2 GB in bf16).
+            weights_gb=67.3,
+            activation_gb_per_k_tokens=1.2,
+            step_seconds=1.5,
+            width=1536,
+            height=1024,
+            max_side=2048,
+            max_tokens=_LTX2_MAX_TOKENS,
+            two_stage=TwoStage(
+                # The upsampler is in the model's own repository, at the same commit.
+                upsampler_repo=_LTX2_REPO,
+                upsampler_revision=_LTX2_REVISION,
+                refine_timesteps=(),
+                refine_strength=1.0,
+                first_scale=0.5,
+                refine_sigmas=_LTX2_REFINE_SIGMAS,
             ),
         ),
     )
