@@ -52,6 +52,8 @@ class HubServer:
     repos: dict[str, Repo] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     tokens: list[str | None] = field(default_factory=list)  # each request's bearer token
+    # Gated repos: their files only for these tokens (Hugging Face's 401/403 GatedRepo else).
+    gated: dict[str, set[str]] = field(default_factory=dict)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -150,6 +152,8 @@ class HubServer:
                 rev, _, name = tail.partition("/")
                 if rev not in (repo.sha, *repo.refs):
                     return self._error(404, "RevisionNotFound", send)
+                if repo_part in hub.gated and hub.tokens[-1] not in hub.gated[repo_part]:
+                    return self._error(403 if hub.tokens[-1] else 401, "GatedRepo", send)
                 if name not in repo.files:
                     return self._error(404, "EntryNotFound", send)
                 data = (repo.root / name).read_bytes()
@@ -178,3 +182,23 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     yield server
     server.stop()
+
+
+# The token the `gated_hub` fixture's repository accepts.
+GATED_TOKEN = "hf_gatedTokenForTests0123456789abcdef"
+
+
+@pytest.fixture
+def gated_hub(hub: HubServer, tmp_path: Path) -> HubServer:
+    """The Hub, serving the ltx-2 preset's repository at its pinned commit, gated as
+    Hugging Face gates LTX-2.5: its files only for GATED_TOKEN."""
+    from pippa_cli.presets import PRESETS
+
+    preset = PRESETS["ltx-2"]
+    root = tmp_path / "ltx2-repo"
+    root.mkdir()
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "LTX2Pipeline"}))
+    assert preset.revision is not None
+    hub.add(preset.repo_id, root, preset.revision)
+    hub.gated[preset.repo_id] = {GATED_TOKEN}
+    return hub

@@ -282,3 +282,33 @@ def test_a_redeploy_keeps_the_last_settings_unless_told(
     ]
     assert envs[1]["PIPPA_MODAL_MAX_CONTAINERS"] == "2"
     assert "Deployed pippa: A100-80GB, 900 s per render" in faster.stderr
+
+
+def test_a_gated_download_without_access_is_refused_before_deploying(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any, gated_hub: Any
+):
+    result = deploy("--download", "ltx-2")
+
+    assert result.exit_code == 2, result.output
+    assert "the repository is gated" in result.stderr
+    assert "HF_TOKEN" in result.stderr
+    assert fake_run.calls == [] and modal_standin.remote_calls == []
+
+
+def test_a_gated_download_with_access_sends_the_token(
+    modal_credentials: None,
+    fake_run: FakeRun,
+    modal_standin: Any,
+    gated_hub: Any,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from tests.hub_server import GATED_TOKEN as TOKEN
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+
+    result = deploy("--download", "ltx-2")
+
+    assert result.exit_code == 0, result.output
+    [(_, name, arguments)] = modal_standin.remote_calls
+    assert (name, arguments["hf_token"]) == ("download_weights", TOKEN)
+    assert TOKEN not in result.stdout + result.stderr

@@ -107,6 +107,8 @@ class DeployConfig:
             "memory_mib": self.memory_mib,
             "request_fields": RenderRequest.field_names(),
             "presets": sorted(PRESETS),
+            # download_weights takes the user's Hugging Face token (gated repositories).
+            "download_token": True,
             "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -121,6 +123,8 @@ class Deployment:
     max_containers: int
     request_fields: frozenset[str] = field(default_factory=frozenset)
     presets: frozenset[str] = field(default_factory=frozenset)
+    # Its download_weights takes a Hugging Face token (apps deployed before it cannot).
+    download_token: bool = False
 
     @classmethod
     def from_record(cls, record: object) -> Deployment | None:
@@ -135,6 +139,7 @@ class Deployment:
                 max_containers=int(record.get("max_containers") or 0),
                 request_fields=frozenset(map(str, record.get("request_fields") or ())),
                 presets=frozenset(map(str, record.get("presets") or ())),
+                download_token=record.get("download_token") is True,
             )
         except (KeyError, TypeError, ValueError, OverflowError):
             return None

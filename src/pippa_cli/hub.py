@@ -147,3 +147,35 @@ def _not_pipeline(label: str, why: str) -> UsageError:
         f"--model {label} is not an LTX-Video diffusers pipeline: {why}",
         f"pippa renders {', '.join(LTX_PIPELINES)} checkpoints in diffusers format.",
     )
+
+
+def check_access(
+    source: ModelSource,
+    *,
+    timeout: float = HUB_TIMEOUT_S,
+    transport: httpx.BaseTransport | None = None,
+) -> str | None:
+    """Before weights are downloaded (on Modal, where a refusal would be found minutes
+    later): raise UsageError when the Hub refuses this user the model's files (a gated
+    repository whose license the account behind the token has not accepted, or no token);
+    a warning when the Hub could not be asked; None when the files can be fetched."""
+    if source.is_local_dir or _offline():
+        return None
+    import httpx
+
+    from pippa_cli.remote_errors import gated_error
+
+    headers = {"user-agent": "pippa"}
+    token = hub_token()
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    revision = quote(source.revision or "main", safe="")
+    url = f"{hub_endpoint()}/{source.location}/resolve/{revision}/model_index.json"
+    try:
+        with httpx.Client(timeout=timeout, headers=headers, transport=transport) as client:
+            answer = client.head(url)
+    except httpx.HTTPError as exc:
+        return f"Hugging Face could not be asked ({type(exc).__name__}): access not checked"
+    if answer.headers.get("x-error-code") == "GatedRepo":
+        raise UsageError(*gated_error(source.location, "to you"))
+    return None

@@ -21,6 +21,7 @@ from pippa_cli.errors import BackendError
 # What went wrong, as the client explains it (see `explain`).
 LOAD = "load"  # the model could not be loaded
 WEIGHTS_MISSING = "weights_missing"  # the model is not in the app's weights cache
+GATED = "gated"  # Hugging Face refused a gated repository's files to this token (or none)
 REQUEST = "request"  # the app cannot render this request (e.g. a newer client's)
 UNFIT = "unfit"  # what the request brings (a LoRA) does not fit the model
 NO_CUDA = "no_cuda"  # a GPU container without a usable CUDA device
@@ -65,6 +66,9 @@ def categorize(kind: str, message: str, category: str = RENDER) -> str:
     """`category`, unless the failure is running out of (GPU) memory, whatever the stage."""
     if kind == "OutOfMemoryError" or "out of memory" in message.lower():
         return OUT_OF_MEMORY
+    # huggingface_hub's GatedRepoError, also when diffusers re-raises it as an OSError.
+    if kind == "GatedRepoError" or "gated repo" in message.lower():
+        return GATED
     return category
 
 
@@ -92,6 +96,17 @@ def as_error(
     return error
 
 
+def gated_error(model: str, where: str) -> tuple[str, str]:
+    """(message, hint) for a gated repository's files refused to this user (or to none)."""
+    repo = model.partition("+")[0].partition("@")[0]
+    page = f"https://huggingface.co/{repo}" if "/" in repo else "its Hugging Face page"
+    return (
+        f"Hugging Face refused {repo}'s files {where}: the repository is gated",
+        f"Accept its license at {page} with your account, then set HF_TOKEN (or run "
+        "`hf auth login`) and retry: pippa passes the token to the download only.",
+    )
+
+
 def _explain(failure: RemoteFailure, model: str | None, where: str) -> tuple[str, str]:
     """(message, hint) for a user, by what went wrong."""
     what = f"{failure.kind}: {failure.message}" if failure.message else failure.kind
@@ -107,6 +122,8 @@ def _explain(failure: RemoteFailure, model: str | None, where: str) -> tuple[str
             f"{label} is not in the Modal app's weights cache ({failure.message})",
             f"Fetch it once: pippa deploy --download {label}",
         )
+    if failure.category == GATED:
+        return gated_error(label, where)
     if failure.category == LOAD:
         return (
             f"could not load {label} {where}: {what}",

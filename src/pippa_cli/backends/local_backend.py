@@ -83,6 +83,10 @@ class LocalBackend:
             try:
                 pipe = load_pipeline(source)
             except (OSError, ValueError) as exc:
+                from pippa_cli.remote_errors import GATED, categorize, gated_error
+
+                if categorize(type(exc).__name__, str(exc)) == GATED:
+                    raise BackendError(*gated_error(source.remote_label, "here")) from None
                 raise BackendError(
                     f"could not load model {source.label}: {_first_line(exc)}",
                     "Check the name or directory; hub models need network access the first "

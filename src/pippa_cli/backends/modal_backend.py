@@ -203,6 +203,10 @@ class ModalBackend:
 
         record = self._ask(cached, "reading the weights cache")
         if not isinstance(record, dict):
+            from pippa_cli.hub import check_access
+
+            # A gated model (LTX-2.5) refused to this user is said here, not by a container.
+            check_access(source)
             if report:
                 report("downloading")
             record = self.download(source.remote_label)
@@ -214,10 +218,20 @@ class ModalBackend:
         return pinned
 
     def download(self, model: str) -> dict[str, str]:
-        """Run the app's download_weights on a CPU container (minutes for a large model)."""
+        """Run the app's download_weights on a CPU container (minutes for a large model).
+
+        The user's Hugging Face token goes along when there is one (gated repositories such
+        as LTX-2.5 need it) and the app takes it; it is an argument of this call only.
+        """
+        from pippa_cli.hub import hub_token
+
+        arguments = {"model": model}
+        token = hub_token()
+        if token and self.deployment().download_token:
+            arguments["hf_token"] = token
         try:
             with self._errors():
-                fetched = self.sdk.function(self.app_name, "download_weights").remote(model=model)
+                fetched = self.sdk.function(self.app_name, "download_weights").remote(**arguments)
         except RemoteFailure as failure:
             raise as_error(failure, model, "while downloading on Modal") from None
         return dict(fetched)

@@ -63,6 +63,7 @@ def deploy(
     from pippa_cli.cli.context import modal_sdk
     from pippa_cli.deploy import deploy as run_deploy
     from pippa_cli.errors import UsageError
+    from pippa_cli.hub import check_access
     from pippa_cli.output import Output
     from pippa_cli.presets import resolve_model
     from pippa_cli.settings import load_settings
@@ -77,6 +78,7 @@ def deploy(
             raise UsageError(str(exc)) from None
         if source.is_local_dir:
             raise UsageError(f"--download {model} is a local directory", "Modal cannot see it.")
+        check_access(source)  # a gated model refused to this user: said before deploying
     config = run_deploy(
         settings.modal_app,
         {

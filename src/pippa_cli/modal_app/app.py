@@ -113,9 +113,13 @@ class LTX:
 
 # On a CPU container: fetching weights never bills a GPU.
 @app.function(volumes={CACHE_DIR: weights}, timeout=3600, cpu=2.0, memory=4096)
-def download_weights(model: str = "ltx-video") -> dict:
-    """Fetch a model's weights into the cache Volume: only the files the pipeline loads."""
-    fetched = fetch_weights(model)
+def download_weights(model: str = "ltx-video", hf_token: str | None = None) -> dict:
+    """Fetch a model's weights into the cache Volume: only the files the pipeline loads.
+
+    `hf_token`: the user's Hugging Face token, for gated repositories (LTX-2.5). It is
+    used for this download only: never stored, logged or returned.
+    """
+    fetched = fetch_weights(model, token=hf_token)
     weights.commit()
     # Recorded for the client, which then never sends a render for weights not here.
     deployments.put(fetched_key(fetched), fetched)
