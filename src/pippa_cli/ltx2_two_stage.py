@@ -37,9 +37,13 @@ class LTX2TwoStage:
         return self
 
     def enable_model_cpu_offload(self) -> None:
-        """Each model on the GPU only while it runs (container.py, a GPU too small)."""
+        """Each of the pipeline's models on the GPU only while it runs (container.py: a
+        GPU too small for all at once). The upsampler (~1 GB) stays there: offloading its
+        pipeline too would hook the VAE the two share a second time, breaking the first
+        pipeline's chain; with latents in and out it runs no VAE, and its pipeline runs on
+        the device the VAE's hook names."""
         self.pipe.enable_model_cpu_offload()
-        self.upsampler.enable_model_cpu_offload()
+        self.upsampler.latent_upsampler.to("cuda")
 
 
 def load_upsampler(

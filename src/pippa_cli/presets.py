@@ -393,20 +393,31 @@ def resolve_model(model: str) -> ModelSource:
                 value,
                 repo,
                 revision or None,
-                PRESETS["ltx-hd"],
+                _ltx2_preset(repo, two_stage=True) or PRESETS["ltx-hd"],
                 False,
                 upsampler=ups_repo,
                 upsampler_revision=ups_revision or None,
             )
     elif _hub_repo(repo, revision):
         distilled = "distilled" in repo.lower()
-        defaults = PRESETS["ltx-distilled"] if distilled else base
+        defaults = _ltx2_preset(repo, two_stage=False)
+        defaults = defaults or (PRESETS["ltx-distilled"] if distilled else base)
         return ModelSource(value, repo, revision or None, defaults, False)
     names = ", ".join(PRESETS)
     raise ValueError(
         f"unknown model {value!r}: not a preset ({names}), a Hugging Face repo id "
         "(owner/name[@revision]) or a local diffusers directory"
     )
+
+
+def _ltx2_preset(repo: str, two_stage: bool) -> Preset | None:
+    """The LTX-2 preset whose repository `repo` is (as Modal is told it: remote_label), or
+    None: its family decides how the container loads it."""
+    for preset in PRESETS.values():
+        same = preset.family == LTX_2 and preset.repo_id == repo
+        if same and (preset.two_stage is not None) == two_stage:
+            return preset
+    return None
 
 
 def _hub_repo(repo: str, revision: str) -> bool:
