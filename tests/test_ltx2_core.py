@@ -396,3 +396,37 @@ def test_ltx2_takes_turns_on_an_80_gb_gpu_and_sits_whole_on_an_h200():
     # LTX-Video always moves whole, as before.
     assert not needs_offload(PRESETS["ltx-hd"], int(h100))
     assert not needs_offload(PRESETS["ltx-video"], 16 * 2**30)
+
+
+# --- LoRAs --------------------------------------------------------------------------------------
+
+
+def test_a_lora_for_the_ltx2_transformer_changes_the_clip_and_unloads(
+    pipe: Any, tiny_ltx2: Path, tmp_path: Path
+):
+    import torch
+    from diffusers import LTX2Pipeline, LTX2VideoTransformer3DModel
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from pippa_cli.ltx import render
+    from pippa_cli.ltx_lora import LoraWeights
+
+    transformer = LTX2VideoTransformer3DModel.from_pretrained(tiny_ltx2, subfolder="transformer")
+    targets = ["to_q", "to_k", "to_v", "to_out.0"]
+    transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=targets))
+    generator = torch.Generator().manual_seed(0)
+    layers = {  # lora_B non-zero: peft starts it at zero, which would change nothing
+        key: torch.randn(value.shape, generator=generator) * 0.5
+        for key, value in get_peft_model_state_dict(transformer).items()
+    }
+    LTX2Pipeline.save_lora_weights(tmp_path, transformer_lora_layers=layers, weight_name="l.st")
+    lora = LoraWeights(scale=1.0, data=(tmp_path / "l.st").read_bytes(), name="l.safetensors")
+
+    plain = render(pipe, request())
+    with_lora = render(pipe, request(loras=(lora,)))
+    after = render(pipe, request())
+
+    assert not np.array_equal(with_lora.frames, plain.frames)
+    assert np.array_equal(after.frames, plain.frames)  # unloaded bit for bit
+    assert after.audio is not None and plain.audio is not None
+    assert np.array_equal(after.audio, plain.audio)

@@ -168,12 +168,18 @@ def fetch_weights(model: str, token: str | None = None) -> dict[str, str]:
         if source.is_local_dir:
             raise ValueError(f"{model} is a local directory: nothing to download")
     skipped: dict[str, None] = {}
+    downloader: Any = DiffusionPipeline
     if source.defaults.family == LTX_2:
+        from diffusers import LTX2Pipeline
+
         from pippa_cli.ltx2 import SKIPPED_COMPONENTS
 
         skipped = dict.fromkeys(SKIPPED_COMPONENTS)
+        # Through the pipeline's own class: DiffusionPipeline.download reads the optional
+        # components from itself (none), so it would fetch the skipped ones all the same.
+        downloader = LTX2Pipeline
     with reported_as(LOAD):
-        path = DiffusionPipeline.download(
+        path = downloader.download(
             source.location, revision=source.revision, token=token, **skipped
         )
     fetched = {
