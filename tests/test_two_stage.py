@@ -233,6 +233,7 @@ def test_ltx_hd_reaches_modal_at_1216x704_with_its_plan_and_is_recorded(
         "refine_timesteps": (1000, 909, 725, 421, 0),
         "refine_strength": 0.999,
         "adain_factor": 1.0,
+        "refine_sigmas": None,
     }
     assert spawn.model == f"{MAIN}@{WEIGHTS_COMMIT}+{UPSAMPLER}"
     recorded = only_job().settings

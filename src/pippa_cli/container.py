@@ -9,6 +9,8 @@
 - Every failure leaves as a `RemoteFailure` (remote_errors.py).
 - A request's Hub LoRA downloads at render time into the same cache (ltx_lora.py), before
   any denoising: it is small, and a LoRA per request needs no `pippa deploy --download`.
+- An LTX-2 model too large to sit whole on the GPU with room for a render takes turns on
+  it (diffusers' model CPU offload: `needs_offload`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
-from pippa_cli.presets import UPSAMPLER_FOLDER, ModelSource, resolve_model
+from pippa_cli.presets import LTX_2, UPSAMPLER_FOLDER, ModelSource, Preset, resolve_model
 from pippa_cli.remote_errors import (
     LOAD,
     NO_CUDA,
@@ -50,6 +52,7 @@ class Worker:
         self.pipe: Any = None
         self.failure: RemoteFailure | None = None
         self.dtype = "bfloat16"
+        self.preset: Preset | None = None
 
     def load(self, dtype: str) -> None:
         """Load on the CPU (before a memory snapshot); keep the failure if it fails."""
@@ -58,6 +61,7 @@ class Worker:
         try:
             with reported_as(REQUEST):
                 source = resolve_model(self.model)
+            self.preset = source.defaults
             with reported_as(LOAD):
                 if not source.is_local_dir:
                     _require_cached(source)
@@ -84,7 +88,11 @@ class Worker:
         if self.pipe is not None and torch.cuda.is_available():
             try:
                 with reported_as(LOAD):
-                    self.pipe.to("cuda")
+                    gpu_bytes = torch.cuda.get_device_properties(0).total_memory
+                    if self.preset is not None and needs_offload(self.preset, gpu_bytes):
+                        self.pipe.enable_model_cpu_offload()
+                    else:
+                        self.pipe.to("cuda")
             except RemoteFailure as failure:  # every Exception arrives as one
                 self.pipe, self.failure = None, failure
 
@@ -101,6 +109,28 @@ class Worker:
             raise from_exception(exc, UNFIT) from None
         except Exception as exc:
             raise from_exception(exc) from None
+
+
+# The longest clip a resident model must leave room for: LTX-2's limits plan for 10 s.
+_RESIDENT_SECONDS = 10
+
+
+def needs_offload(preset: Preset, gpu_bytes: int) -> bool:
+    """Whether `preset`'s model must take turns on a GPU of `gpu_bytes` (diffusers' model
+    CPU offload: each model on the GPU only while it runs, so the Gemma text encoder and
+    the transformer are never there together) rather than sit there whole.
+
+    LTX-2's 22B transformer and its Gemma encoder come to ~66 GB in bf16: on an 80 GB GPU
+    they would leave too little for the activations of a long clip, while an H200 holds
+    them with room to spare. The rule: whole on the GPU when the weights plus the peak of a
+    10 s clip at the preset's own size (limits.memory_gb) fit. LTX-Video always fits.
+    """
+    if preset.family != LTX_2:
+        return False
+    from pippa_cli.limits import memory_gb
+
+    frames = _RESIDENT_SECONDS * preset.fps + 1
+    return memory_gb(preset, preset.width, preset.height, frames) > gpu_bytes / 2**30
 
 
 def _require_cached(source: ModelSource) -> None:
@@ -122,12 +152,14 @@ def _require_cached(source: ModelSource) -> None:
             )
 
 
-def fetch_weights(model: str) -> dict[str, str]:
+def fetch_weights(model: str, token: str | None = None) -> dict[str, str]:
     """Download the files the pipeline loads (not the whole repository) into the cache.
 
     Returns what was fetched: location, revision asked for, and the exact commit; for a
     two-stage model also its upsampler's (only its `latent_upsampler/` folder: the
-    pipeline's own VAE is used).
+    pipeline's own VAE is used). LTX-2 skips the optional components pippa never loads
+    (ltx2.SKIPPED_COMPONENTS: its ~10 GB prompt enhancer among them). `token`, a Hugging
+    Face token for gated repositories (LTX-2.5), goes to the downloads and nowhere else.
     """
     from diffusers import DiffusionPipeline
 
@@ -135,8 +167,21 @@ def fetch_weights(model: str) -> dict[str, str]:
         source = resolve_model(model)
         if source.is_local_dir:
             raise ValueError(f"{model} is a local directory: nothing to download")
+    skipped: dict[str, None] = {}
+    downloader: Any = DiffusionPipeline
+    if source.defaults.family == LTX_2:
+        from diffusers import LTX2Pipeline
+
+        from pippa_cli.ltx2 import SKIPPED_COMPONENTS
+
+        skipped = dict.fromkeys(SKIPPED_COMPONENTS)
+        # Through the pipeline's own class: DiffusionPipeline.download reads the optional
+        # components from itself (none), so it would fetch the skipped ones all the same.
+        downloader = LTX2Pipeline
     with reported_as(LOAD):
-        path = DiffusionPipeline.download(source.location, revision=source.revision)
+        path = downloader.download(
+            source.location, revision=source.revision, token=token, **skipped
+        )
     fetched = {
         "location": source.location,
         "revision": source.revision or "main",
@@ -150,6 +195,7 @@ def fetch_weights(model: str) -> dict[str, str]:
                 source.upsampler,
                 revision=source.upsampler_revision,
                 allow_patterns=[f"{UPSAMPLER_FOLDER}/*"],
+                token=token,
             )
         fetched["upsampler"] = source.upsampler
         fetched["upsampler_revision"] = source.upsampler_revision or "main"

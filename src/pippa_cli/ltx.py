@@ -1,10 +1,11 @@
-"""The one generation core: load an LTX-Video pipeline, render a request, encode the MP4.
+"""The one generation core: load an LTX pipeline, render a request, encode the MP4.
 
 The Modal app, the local backend and the tests all call this module; it needs torch,
 diffusers and PyAV (the `local` extra, or the Modal image) and nothing else of pippa's
 but the presets, the encoder, the image conditioning (ltx_conditioning.py), clip
 extension (ltx_extend.py), the two-stage HD recipe (ltx_two_stage.py) and the LoRAs
-(ltx_lora.py).
+(ltx_lora.py). LTX-2 (video with sound) renders in ltx2.py: loading dispatches on the
+model's family, rendering on the pipeline loaded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pippa_cli.mp4 import encode_mp4
-from pippa_cli.presets import MAX_SEQUENCE_LENGTH, ModelSource
+from pippa_cli.presets import LTX_2, MAX_SEQUENCE_LENGTH, ModelSource
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 # on_progress(stage, step, total): stages "denoising" (step i of N), "decoding", "encoding";
 # a two-stage render adds "upsampling" and "refining" (step i of N) between the first two.
 ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a render made: uint8 frames (frames, height, width, 3) and, for a model with
+    sound whose request keeps it, float samples (channels, samples) at `sample_rate`."""
+
+    frames: np.ndarray
+    audio: np.ndarray | None = None
+    sample_rate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +154,9 @@ class RenderRequest:
 
             plan = plan_from_dict(request.two_stage, request.width, request.height)
             request = dataclasses.replace(request, two_stage=plan)
-        return request
+        from pippa_cli.render_checks import checked_sampling
+
+        return checked_sampling(request)
 
 
 def request_items(
@@ -193,6 +206,10 @@ def load_pipeline(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dtype is None:
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if source.defaults.family == LTX_2:
+        from pippa_cli.ltx2 import load_ltx2
+
+        return load_ltx2(source, getattr(torch, dtype), local_files_only).to(device)
     pipeline_class = getattr(diffusers, source.defaults.pipeline_class)
     pipe = pipeline_class.from_pretrained(
         source.location,
@@ -222,14 +239,35 @@ def render_frames(
     pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
 ) -> np.ndarray:
     """Run the diffusion and decode; returns uint8 frames (frames, height, width, 3)."""
+    return render(pipe, request, on_progress).frames
+
+
+def render(
+    pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
+) -> Rendered:
+    """Run the diffusion and decode: the frames, and the sound of a model that has it."""
+    from pippa_cli.ltx2 import is_ltx2
+    from pippa_cli.ltx2_two_stage import LTX2TwoStage
     from pippa_cli.ltx_lora import applied_loras
     from pippa_cli.ltx_two_stage import TwoStagePipelines
 
+    report = on_progress or (lambda stage, step, total: None)
+    ltx2 = is_ltx2(pipe)
+    if ltx2:
+        from pippa_cli.ltx2 import check_request
+
+        check_request(request)  # before a LoRA loads
+    elif request.sigmas or request.guidance_terms:
+        raise ValueError("sigmas and guidance terms are LTX-2's: this is an LTX-Video model")
     # Loaded for this render, unloaded after it however it ends (a misfit: before denoising);
     # on the transformer both passes of a two-stage render share.
-    base = pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
+    base = pipe.pipe if isinstance(pipe, TwoStagePipelines | LTX2TwoStage) else pipe
     with applied_loras(base, request.loras):
-        return _render_frames(pipe, request, on_progress)
+        if ltx2:
+            from pippa_cli.ltx2 import render_ltx2
+
+            return render_ltx2(pipe, request, report)
+        return Rendered(_render_frames(pipe, request, report))
 
 
 def _render_frames(
@@ -307,8 +345,9 @@ def _render_frames(
 def generate_mp4(
     pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
 ) -> bytes:
-    """Render `request` and return a web-ready MP4 carrying its metadata."""
-    frames = render_frames(pipe, request, on_progress)
+    """Render `request` and return a web-ready MP4 carrying its metadata (and its sound,
+    for a model that has it and a request that keeps it)."""
+    clip = render(pipe, request, on_progress)
     if on_progress:
         on_progress("encoding", 0, 1)
-    return encode_mp4(frames, request.fps, request.metadata)
+    return encode_mp4(clip.frames, request.fps, request.metadata, clip.audio, clip.sample_rate)

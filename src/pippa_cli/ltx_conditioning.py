@@ -52,7 +52,7 @@ def images_from_dicts(
 def _png_size(data: bytes, where: str) -> tuple[int, int]:
     """The (width, height) of a PNG that decodes whole; ValueError otherwise."""
     try:
-        with _open_png(data) as image:
+        with open_png(data) as image:
             size = image.size
             image.load()  # the header alone proves nothing about the pixels
     except ValueError as exc:
@@ -62,7 +62,7 @@ def _png_size(data: bytes, where: str) -> tuple[int, int]:
     return size
 
 
-def _open_png(data: bytes) -> Image.Image:
+def open_png(data: bytes) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -96,7 +96,7 @@ def video_conditions(images: Iterable[ImageCondition]) -> list[Any]:
 
     conditions = []
     for image in images:
-        with _open_png(image.png) as picture:
+        with open_png(image.png) as picture:
             rgb = picture.convert("RGB")
         conditions.append(
             LTXVideoCondition(image=rgb, frame_index=image.frame, strength=image.strength)

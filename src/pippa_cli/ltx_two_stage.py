@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from pippa_cli.presets import ModelSource
 
 _FIELDS = frozenset(
-    {"first_width", "first_height", "refine_timesteps", "refine_strength", "adain_factor"}
+    {
+        "first_width",
+        "first_height",
+        "refine_timesteps",
+        "refine_strength",
+        "adain_factor",
+        "refine_sigmas",
+    }
 )
 
 
@@ -68,16 +75,21 @@ def load_upsampler(
 
 def plan_from_dict(data: Any, width: int, height: int) -> TwoStagePlan:
     """The request's two-stage plan from its dict (RenderRequest.to_dict); ValueError if
-    it is one this code cannot render."""
+    it is one this code cannot render. An LTX-2 plan has refine_sigmas (its refining
+    pass) in place of refine_timesteps and refine_strength."""
     from pippa_cli.ltx import TwoStagePlan, request_dict
+    from pippa_cli.render_checks import checked_sigmas
 
     data = request_dict(data, "two_stage", _FIELDS)
     for name in ("first_width", "first_height"):
         size = data[name]
         if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 32:
             raise ValueError(f"two_stage {name} {size!r} is not a positive multiple of 32")
+    sigmas = data["refine_sigmas"]
+    if sigmas is not None:
+        sigmas = tuple(checked_sigmas(sigmas, "two_stage refine_sigmas"))
     timesteps = data["refine_timesteps"]
-    if not isinstance(timesteps, list | tuple) or not timesteps:
+    if not isinstance(timesteps, list | tuple) or not (timesteps or sigmas):
         raise ValueError("two_stage refine_timesteps is a non-empty list of numbers")
     if not all(_number(t) and 0 <= t <= 1000 for t in timesteps):
         raise ValueError(f"two_stage refine_timesteps {list(timesteps)} are not all in 0..1000")
@@ -91,8 +103,9 @@ def plan_from_dict(data: Any, width: int, height: int) -> TwoStagePlan:
         refine_timesteps=tuple(float(t) for t in timesteps),
         refine_strength=float(data["refine_strength"]),
         adain_factor=float(data["adain_factor"]),
+        refine_sigmas=sigmas,
     )
-    if refine_steps(plan) < 1:
+    if sigmas is None and refine_steps(plan) < 1:
         raise ValueError("two_stage refine_strength leaves no refining step")
     if plan.first_width > width or plan.first_height > height:
         raise ValueError(
@@ -118,6 +131,8 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
 
     plan = request.two_stage
     assert plan is not None  # render_frames calls this only with a plan
+    if plan.refine_sigmas is not None:
+        raise ValueError("an LTX-2 two-stage plan (refine_sigmas): this is an LTX-Video model")
     if not isinstance(pipes, TwoStagePipelines):
         raise ValueError("this model was loaded without a latent upsampler: no two-stage render")
     pipe = pipes.pipe

@@ -317,7 +317,7 @@ def _at(location: str, revision: str | None) -> str:
 # A local directory holding this folder renders two-stage (ltx-hd's settings).
 UPSAMPLER_FOLDER = "latent_upsampler"
 # The pipelines pippa's core can run (model_index.json's `_class_name`).
-LTX_PIPELINES = ("LTXPipeline", "LTXConditionPipeline", "LTXImageToVideoPipeline")
+LTX_PIPELINES = ("LTXPipeline", "LTXConditionPipeline", "LTXImageToVideoPipeline", "LTX2Pipeline")
 # Hugging Face's rule for repo ids: owner/name of letters, digits, '.', '_' and '-'.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -343,6 +343,8 @@ def _defaults_for_dir(path: Path) -> Preset:
             f"{path} holds a {found or 'non-diffusers'} pipeline, not LTX-Video "
             f"({', '.join(LTX_PIPELINES)})"
         )
+    if index.get("_class_name") == "LTX2Pipeline":
+        return PRESETS["ltx-2"]
     distilled = index.get("_class_name") == "LTXConditionPipeline" or "distilled" in path.name
     return PRESETS["ltx-distilled" if distilled else "ltx-video"]
 
@@ -375,8 +377,9 @@ def resolve_model(model: str) -> ModelSource:
             )
         location = str(path.resolve())
         if (path / UPSAMPLER_FOLDER / "config.json").is_file():
-            _defaults_for_dir(path)  # still an LTX pipeline
-            return ModelSource(value, location, None, PRESETS["ltx-hd"], True, upsampler=location)
+            one_stage = _defaults_for_dir(path)  # still an LTX pipeline
+            hd = PRESETS["ltx-2-hd" if one_stage.family == LTX_2 else "ltx-hd"]
+            return ModelSource(value, location, None, hd, True, upsampler=location)
         return ModelSource(value, location, None, _defaults_for_dir(path), True)
     main, plus, upsampler = value.partition("+")
     if any(_looks_like_path(part.partition("@")[0]) for part in (main, upsampler) if part):
@@ -390,20 +393,31 @@ def resolve_model(model: str) -> ModelSource:
                 value,
                 repo,
                 revision or None,
-                PRESETS["ltx-hd"],
+                _ltx2_preset(repo, two_stage=True) or PRESETS["ltx-hd"],
                 False,
                 upsampler=ups_repo,
                 upsampler_revision=ups_revision or None,
             )
     elif _hub_repo(repo, revision):
         distilled = "distilled" in repo.lower()
-        defaults = PRESETS["ltx-distilled"] if distilled else base
+        defaults = _ltx2_preset(repo, two_stage=False)
+        defaults = defaults or (PRESETS["ltx-distilled"] if distilled else base)
         return ModelSource(value, repo, revision or None, defaults, False)
     names = ", ".join(PRESETS)
     raise ValueError(
         f"unknown model {value!r}: not a preset ({names}), a Hugging Face repo id "
         "(owner/name[@revision]) or a local diffusers directory"
     )
+
+
+def _ltx2_preset(repo: str, two_stage: bool) -> Preset | None:
+    """The LTX-2 preset whose repository `repo` is (as Modal is told it: remote_label), or
+    None: its family decides how the container loads it."""
+    for preset in PRESETS.values():
+        same = preset.family == LTX_2 and preset.repo_id == repo
+        if same and (preset.two_stage is not None) == two_stage:
+            return preset
+    return None
 
 
 def _hub_repo(repo: str, revision: str) -> bool:
