@@ -76,7 +76,7 @@ def test_a_model_found_on_the_hub_renders(modal_standin: ModalStandIn, served: H
     [
         ("someone/ltx-finetun", "model someone/ltx-finetun not found on Hugging Face"),
         ("someone/ltx-finetune@v3", "revision v3 of someone/ltx-finetune not found"),
-        ("someone/flux", "--model someone/flux is not an LTX-Video diffusers pipeline"),
+        ("someone/flux", "--model someone/flux is not an LTX-Video or LTX-2 diffusers pipeline"),
     ],
     ids=["repo-missing", "revision-missing", "not-ltx"],
 )

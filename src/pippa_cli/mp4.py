@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 
 # Visually lossless for generated video at a modest size.
 CRF = 18
+# The sound track of a model that renders one (LTX-2): AAC-LC, which every browser and
+# player takes in an MP4, 48 kHz stereo (the vocoder's rate is resampled to it); 192 kb/s
+# keeps music and speech clean. Recorded in the clip's settings as they are
+# (spec.GenerateSpec.settings).
+AUDIO_CODEC = "aac"
+AUDIO_SAMPLE_RATE = 48_000
+AUDIO_CHANNELS = 2
+AUDIO_BITRATE = 192_000
 
 
 def encode_mp4(frames: np.ndarray, fps: int, metadata: Mapping[str, str]) -> bytes:
