@@ -14,14 +14,18 @@ pytest_plugins = [
     "tests.hub_server",
 ]
 
+# fixtures_ltx's fixtures that build or load a tiny model: a test using one (directly or
+# through another fixture) is `slow`.
+TINY_MODEL_FIXTURES = frozenset({"tiny_model", "tiny_ltx2", "tiny_ltx2_hd"})
+
 _ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_", "HF_")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that needs the tiny LTX model (directly or through a fixture) renders
+    """Every test that needs a tiny LTX model (directly or through a fixture) renders
     with it, or loads it: seconds each. They are `slow`, so `-m "not slow"` is quick."""
     for item in items:
-        if "tiny_model" in getattr(item, "fixturenames", ()):
+        if TINY_MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

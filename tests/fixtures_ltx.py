@@ -1,7 +1,8 @@
 """Fixtures and helpers for tests that render real clips with the tiny LTX pipeline.
 
-conftest lists this module in `pytest_plugins`: any test may ask for `tiny_model`, and
-conftest marks every test that does `slow`. (A module that also imports the fixture under
+conftest lists this module in `pytest_plugins`: any test may ask for `tiny_model` (LTX-Video),
+`tiny_ltx2` or `tiny_ltx2_hd` (LTX-2, one and two stages), and conftest marks every test
+that does `slow` (conftest's TINY_MODEL_FIXTURES). (A module that also imports the fixture under
 its function name, `tiny_model_fixture`, gets the same built model: see `_tiny_models`.)
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.tiny_ltx import build_tiny_ltx
+from tests.tiny_ltx2 import build_tiny_ltx2, build_tiny_ltx2_two_stage
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,6 +31,7 @@ _ENV_PREFIXES = ("PIPPA_", "GROQ_", "MODAL_")
 # Built once per session even when several modules import the fixture (each import is a
 # fixture definition of its own, with its own cache).
 _tiny_models: dict[int, Path] = {}
+_tiny_ltx2_models: dict[tuple[int, str], Path] = {}
 
 
 @pytest.fixture(scope="session", name="tiny_model")
@@ -38,6 +41,27 @@ def tiny_model_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if key not in _tiny_models:
         _tiny_models[key] = build_tiny_ltx(tmp_path_factory.mktemp("tiny-ltx") / "model")
     return _tiny_models[key]
+
+
+@pytest.fixture(scope="session", name="tiny_ltx2")
+def tiny_ltx2_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight LTX-2 pipeline (video and sound) saved as a diffusers directory."""
+    return _tiny_ltx2(tmp_path_factory, "tiny-ltx2", build_tiny_ltx2)
+
+
+@pytest.fixture(scope="session", name="tiny_ltx2_hd")
+def tiny_ltx2_hd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny LTX-2 pipeline with a tiny latent upsampler in `latent_upsampler/`."""
+    return _tiny_ltx2(tmp_path_factory, "tiny-ltx2-hd", build_tiny_ltx2_two_stage)
+
+
+def _tiny_ltx2(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]
+) -> Path:
+    key = (id(tmp_path_factory), name)
+    if key not in _tiny_ltx2_models:
+        _tiny_ltx2_models[key] = build(tmp_path_factory.mktemp(name) / "model")
+    return _tiny_ltx2_models[key]
 
 
 def small_args(model: Path, /, **overrides: Any) -> list[str]:
