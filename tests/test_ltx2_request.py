@@ -235,8 +235,7 @@ def no_render(monkeypatch: pytest.MonkeyPatch) -> list[object]:
             id="hd-too-small",
         ),
         pytest.param(
-            ["--model", "ltx-2", "--width", "1536", "--height", "1024", "--fps", "30",
-             "--duration", "10"],  # fmt: skip
+            "--model ltx-2 --width 1536 --height 1024 --fps 30 --duration 10".split(),
             [
                 "1536x1024 at 305 frames (10.2 s) is larger than LTX-2 renders well",
                 "at most 2048 px a side and about 1536x1024 at 241 frames",
@@ -493,9 +492,7 @@ def test_a_longer_answer_is_kept_for_a_model_that_hears(groq: GroqServer):
     assert len(silent.stdout.split()) == 180  # cut a fifth past 150
 
 
-def test_pippa_enhance_from_file_takes_each_lines_model_and_audio(
-    groq: GroqServer, tmp_path: Path
-):
+def test_pippa_enhance_from_file_takes_each_lines_model_and_audio(groq: GroqServer, tmp_path: Path):
     groq.answer("A drummer plays.")
     source = write(
         tmp_path / "ideas.jsonl",
@@ -505,9 +502,7 @@ def test_pippa_enhance_from_file_takes_each_lines_model_and_audio(
         '{"prompt": "a bad one", "model": "nonsense"}\n',
     )
 
-    result = invoke(
-        "enhance", "--from-file", str(source), "--model", "ltx-2", "--concurrency", "1"
-    )
+    result = invoke("enhance", "--from-file", str(source), "--model", "ltx-2", "--concurrency", "1")
 
     assert result.exit_code == 1  # the bad line
     assert "line 4: unknown model 'nonsense'" in result.stderr
