@@ -235,7 +235,18 @@ def no_render(monkeypatch: pytest.MonkeyPatch) -> list[object]:
             id="hd-too-small",
         ),
         pytest.param(
-            "--model ltx-2 --width 1536 --height 1024 --fps 30 --duration 10".split(),
+            [
+                "--model",
+                "ltx-2",
+                "--width",
+                "1536",
+                "--height",
+                "1024",
+                "--fps",
+                "30",
+                "--duration",
+                "10",
+            ],
             [
                 "1536x1024 at 305 frames (10.2 s) is larger than LTX-2 renders well",
                 "at most 2048 px a side and about 1536x1024 at 241 frames",
