@@ -43,6 +43,9 @@ def test_every_suggestion_is_accepted_when_followed(preset: str):
             offered = suggestions(refused.hint or "", seconds)
         for w, h, s in offered:
             assert s >= 3.0
+            # A two-stage preset is offered only sizes it can render (LTX-2: multiples of 64).
+            if figures.two_stage is not None and figures.two_stage.refine_sigmas is not None:
+                assert figures.two_stage.size_problem(w, h) is None, (w, h)
             check_request(
                 figures, request(w, h, s, fps, figures.steps), gpu, timeout if gpu else None
             )

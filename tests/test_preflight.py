@@ -76,7 +76,7 @@ def test_a_model_found_on_the_hub_renders(modal_standin: ModalStandIn, served: H
     [
         ("someone/ltx-finetun", "model someone/ltx-finetun not found on Hugging Face"),
         ("someone/ltx-finetune@v3", "revision v3 of someone/ltx-finetune not found"),
-        ("someone/flux", "--model someone/flux is not an LTX-Video diffusers pipeline"),
+        ("someone/flux", "--model someone/flux is not an LTX-Video or LTX-2 diffusers pipeline"),
     ],
     ids=["repo-missing", "revision-missing", "not-ltx"],
 )
@@ -391,3 +391,57 @@ def test_the_local_backend_refuses_a_size_beyond_the_model_at_once(modal_standin
     assert "is larger than LTX-Video renders well" in result.stderr
     assert "Connecting to Modal" not in result.stderr
     assert jobs() == []
+
+
+# --- LTX-2 on the Hub: the family the name says is the pipeline's ---------------------------
+
+
+def test_an_ltx2_repo_on_the_hub_renders_with_ltx2s_settings(
+    modal_standin: ModalStandIn, hub: HubServer, tmp_path: Path
+):
+    hub.add("someone/ltx2-finetune", ltx_repo(tmp_path / "ltx2", "LTX2Pipeline"), SHA)
+
+    result = generate("--model", "someone/ltx2-finetune", "-o", "a.mp4", "--no-audio", *SMALL)
+
+    assert result.exit_code == 0, result.output
+    [spawn] = modal_standin.spawns
+    assert spawn.model == f"someone/ltx2-finetune@{WEIGHTS_COMMIT}"
+    assert spawn.request["audio"] is False
+    assert spawn.request["guidance_terms"]["stg_scale"] == 0.0  # ltx-2's settings
+    [job] = jobs()
+    assert job.settings["audio"] is False
+
+
+@pytest.mark.parametrize(
+    ("repo", "class_name", "expected"),
+    [
+        (
+            "someone/ltx2-finetune",
+            "LTXPipeline",
+            "--model someone/ltx2-finetune is an LTX-Video pipeline (LTXPipeline), but its "
+            "name says LTX-2",
+        ),
+        (
+            "someone/finetune",
+            "LTX2Pipeline",
+            "--model someone/finetune is an LTX-2 pipeline (LTX2Pipeline), but its name says "
+            "LTX-Video",
+        ),
+    ],
+)
+def test_a_hub_repo_whose_name_says_another_family_is_refused(
+    modal_standin: ModalStandIn,
+    hub: HubServer,
+    tmp_path: Path,
+    repo: str,
+    class_name: str,
+    expected: str,
+):
+    hub.add(repo, ltx_repo(tmp_path / "repo", class_name), SHA)
+
+    result = generate("--model", repo, "-o", "a.mp4", *SMALL)
+
+    assert result.exit_code == 2, result.output
+    assert f"Error: {expected}" in result.stderr
+    assert "name says what it is" in result.stderr
+    assert_nothing_spent(modal_standin)

@@ -193,9 +193,9 @@ def test_the_deadline_covers_cleaning_the_answer(groq: GroqServer, monkeypatch: 
     release = threading.Event()
     original = groq_client.clean_llm_output
 
-    def slow_clean(text: str) -> str:
+    def slow_clean(text: str, max_words: int) -> str:
         release.wait(30)
-        return original(text)
+        return original(text, max_words)
 
     monkeypatch.setattr(groq_client, "clean_llm_output", slow_clean)
     groq.answer("A red fox trots through snow.")

@@ -8,7 +8,7 @@
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
 negative_prompt, seed, model, image, extend, lora, lora_scale, style, camera_angle,
-lighting, movement, mood, enhance, allow_large); those not given take the CLI's defaults and
+lighting, movement, mood, allow_large, enhance, audio); those not given take the CLI's defaults and
 settings (PIPPA_* variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of
 them, as `--image` takes them (a Path is the file it names, at frame 0); `extend` an MP4
 to continue (a str or Path; `duration` is then the length added); `lora` one
@@ -38,21 +38,29 @@ def enhance(
     *,
     strict: bool = False,
     settings: Settings | None = None,
+    model: str | None = None,
+    audio: bool = True,
     **customization: str | None,
 ) -> Enhancement:
     """Rewrite `prompt` as a detailed video prompt with Groq; without a key, or when Groq
     fails, the prompt with the customization as plain phrases (`.warning` says why), or
     EnhancementError with `strict`. Customization: style, camera_angle, lighting, movement,
-    mood."""
+    mood. `model` (as `generate` takes it [default: PIPPA_MODEL, ltx-video]) says what the
+    prompt is for: with a model that renders sound (ltx-2), and `audio` not False, the
+    prompt describes the sound too."""
     from pippa_cli.customization import Customization
     from pippa_cli.enhancement import enhance_prompt
     from pippa_cli.prompt_input import validate_prompt
+    from pippa_cli.request_options import GivenOptions
     from pippa_cli.settings import load_settings
+    from pippa_cli.spec import has_sound
 
-    _check_types(customization)
+    _check_types({**customization, "model": model, "audio": audio})
     checked = Customization.create(**customization)
     text = validate_prompt(prompt)
-    return enhance_prompt(text, checked, settings or load_settings(), strict=strict)
+    settings = settings or load_settings(model=model)
+    sound = has_sound(GivenOptions({"model": model or settings.model, "audio": audio}))
+    return enhance_prompt(text, checked, settings, strict=strict, sound=sound)
 
 
 def generate(

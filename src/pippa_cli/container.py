@@ -111,10 +111,6 @@ class Worker:
             raise from_exception(exc) from None
 
 
-# The longest clip a resident model must leave room for: LTX-2's limits plan for 10 s.
-_RESIDENT_SECONDS = 10
-
-
 def needs_offload(preset: Preset, gpu_bytes: int) -> bool:
     """Whether `preset`'s model must take turns on a GPU of `gpu_bytes` (diffusers' model
     CPU offload: each model on the GPU only while it runs, so the Gemma text encoder and
@@ -122,15 +118,12 @@ def needs_offload(preset: Preset, gpu_bytes: int) -> bool:
 
     LTX-2's 22B transformer and its Gemma encoder come to ~66 GB in bf16: on an 80 GB GPU
     they would leave too little for the activations of a long clip, while an H200 holds
-    them with room to spare. The rule: whole on the GPU when the weights plus the peak of a
-    10 s clip at the preset's own size (limits.memory_gb) fit. LTX-Video always fits.
+    them with room to spare. The rule is limits.offloaded's, so that the client's memory
+    and time estimates assume what the container does. LTX-Video always sits whole.
     """
-    if preset.family != LTX_2:
-        return False
-    from pippa_cli.limits import memory_gb
+    from pippa_cli.limits import offloaded
 
-    frames = _RESIDENT_SECONDS * preset.fps + 1
-    return memory_gb(preset, preset.width, preset.height, frames) > gpu_bytes / 2**30
+    return offloaded(preset, gpu_bytes / 2**30)
 
 
 def _require_cached(source: ModelSource) -> None:

@@ -139,6 +139,7 @@ def _enhance(
                 services.settings,
                 strict=services.strict,
                 images=images,
+                sound=spec.sound,
             )
         if result.warning:
             progress.warn(result.warning)

@@ -103,9 +103,15 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def ask_groq(
-    key: str, messages: list[dict[str, str]], settings: Settings, gate: GroqGate | None
+    key: str,
+    messages: list[dict[str, str]],
+    settings: Settings,
+    gate: GroqGate | None,
+    *,
+    max_words: int = 150,
 ) -> str:
-    """One chat completion, cleaned, bounded by settings.enhance_timeout in total.
+    """One chat completion, cleaned (cut near `max_words`, the words the prompt asked
+    for), bounded by settings.enhance_timeout in total.
 
     The SDK retries 429/5xx/timeouts itself (honouring Retry-After); the worker thread
     enforces the overall deadline, so a hung server cannot hold the command, and once it
@@ -117,7 +123,9 @@ def ask_groq(
     abandoned = threading.Event()
     try:
         return call_with_deadline(
-            lambda: clean_llm_output(_create_completion(key, messages, settings, gate, abandoned)),
+            lambda: clean_llm_output(
+                _create_completion(key, messages, settings, gate, abandoned), max_words
+            ),
             settings.enhance_timeout,
             name="pippa-groq",
         )

@@ -2,8 +2,9 @@
 
 A mistyped repo id or revision would otherwise be found on a GPU. Two short requests
 (the model's info at that revision, then its model_index.json) say whether it exists and is
-an LTX-Video diffusers pipeline. When the Hub cannot be reached the check is skipped with a
-warning: an outage must not stop a render of a model that is already cached.
+an LTX-Video or LTX-2 diffusers pipeline of the family its name says. When the Hub cannot
+be reached the check is skipped with a warning: an outage must not stop a render of a
+model that is already cached.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pippa_cli.errors import UsageError
-from pippa_cli.presets import LTX_PIPELINES, is_ltx_pipeline
+from pippa_cli.presets import FAMILY_NAMES, LTX_PIPELINES, is_ltx_pipeline, pipeline_family
 from pippa_cli.redaction import register
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ def check_model(
     transport: httpx.BaseTransport | None = None,
 ) -> str | None:
     """Raise UsageError if the Hub says the model or revision does not exist or is not an
-    LTX-Video pipeline; return a warning if it could not be asked; None when all is well.
+    LTX pipeline of the family its name says; return a warning if it could not be asked;
+    None when all is well.
 
     Presets and local directories are not checked (pippa's own pins, or checked already).
     `report("checking")` is called when the Hub is asked.
@@ -109,9 +111,12 @@ def check_model(
                     parsed = index.json()
                 except ValueError:
                     parsed = None
+                found = parsed.get("_class_name") if isinstance(parsed, dict) else None
                 if not is_ltx_pipeline(parsed):
-                    found = parsed.get("_class_name") if isinstance(parsed, dict) else None
                     raise _not_pipeline(source.label, f"its pipeline is {found or 'unreadable'}")
+                family = pipeline_family(parsed)
+                if family != source.defaults.family:
+                    raise _wrong_family(source, str(found), FAMILY_NAMES[str(family)])
     except httpx.TimeoutException:
         why = f"did not answer within {timeout:g} s"
     except (httpx.HTTPError, ValueError, AttributeError) as exc:
@@ -144,7 +149,7 @@ def _not_found(response: httpx.Response, repo: str, revision: str | None) -> Usa
 
 def _not_pipeline(label: str, why: str) -> UsageError:
     return UsageError(
-        f"--model {label} is not an LTX-Video diffusers pipeline: {why}",
+        f"--model {label} is not an LTX-Video or LTX-2 diffusers pipeline: {why}",
         f"pippa renders {', '.join(LTX_PIPELINES)} checkpoints in diffusers format.",
     )
 
@@ -179,3 +184,14 @@ def check_access(
     if answer.headers.get("x-error-code") == "GatedRepo":
         raise UsageError(*gated_error(source.location, "to you"))
     return None
+
+
+def _wrong_family(source: ModelSource, found: str, family: str) -> UsageError:
+    """A repo whose name says one family and whose pipeline is the other: rendered with
+    the other family's settings it would fail on the GPU, or render nonsense."""
+    said = source.defaults.family_name
+    return UsageError(
+        f"--model {source.label} is an {family} pipeline ({found}), but its name says {said}",
+        "pippa takes a repo named LTX-2 or ltx2 for LTX-2 and any other for LTX-Video: "
+        "use a repo (or a local copy) whose name says what it is.",
+    )

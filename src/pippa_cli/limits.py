@@ -3,11 +3,16 @@ money is spent, naming the largest request that would work.
 
 Two kinds of limit:
 
-- the model's own: Lightricks say LTX-Video works best below 720x1280 and 257 frames, so a
-  request may hold at most as many latent tokens as 1280x704 at 257 frames, and no side
-  above 1280 (the seed's range, 3-10 s at 30 fps at 768x512, fits easily);
+- the model's own, from its preset (max_side, max_tokens): Lightricks say LTX-Video works
+  best below 720x1280 and 257 frames, so a request may hold at most as many latent tokens
+  as 1280x704 at 257 frames, and no side above 1280 (the seed's range, 3-10 s at 30 fps at
+  768x512, fits easily); LTX-2 renders up to 2048 px a side and, as pippa holds it, the
+  tokens of 1536x1024 at 10 s (241 frames at its 24 fps);
 - the deployment's: an estimate of GPU memory and render time from each preset's figures
-  (presets.py) and the GPU's (below), against the deployed GPU and timeout.
+  (presets.py) and the GPU's (below), against the deployed GPU and timeout. An LTX-2 model
+  on a GPU under presets.OFFLOAD_BELOW_GB is rendered with model CPU offload: only the
+  weights that denoise and decode together are on the GPU at the peak
+  (Preset.offload_weights_gb), and moving the weights between CPU and GPU adds time.
 
 The memory and speed figures are estimates from published numbers, conservative on
 purpose; `--allow-large` accepts the risk. `benchmarks/gpu.py` measures the real ones.
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pippa_cli.errors import UsageError
-from pippa_cli.presets import Preset
+from pippa_cli.presets import LTX_2, LTX_VIDEO, OFFLOAD_BELOW_GB, Preset
 
 # LTX's VAE compresses 32x in space and 8x in time; the transformer sees one token per
 # latent cell.
@@ -34,8 +39,9 @@ def latent_tokens(width: int, height: int, frames: int) -> int:
     return (width // SPATIAL) * (height // SPATIAL) * ((frames - 1) // TEMPORAL + 1)
 
 
-MAX_SIDE = 1280
-MAX_TOKENS = latent_tokens(1280, 704, 257)
+# Each family's token limit as a clip size, for messages (a test holds them to the
+# presets' max_tokens).
+TOKEN_LIMIT_SIZES = {LTX_VIDEO: (1280, 704, 257), LTX_2: (1536, 1024, 241)}
 # Above this many pixel-frames (768x512 at 161 frames, Lightricks' default clip), decoding
 # without tiling needs more GPU memory than denoising: tile instead.
 TILING_ABOVE = 768 * 512 * 161
@@ -44,6 +50,9 @@ _REFERENCE_TOKENS = latent_tokens(768, 512, 153)
 _QUADRATIC_AT = 20_000
 # Memory the CUDA context, the VAE decode (tiled) and fragmentation take beyond the model.
 _OVERHEAD_GB = 4.0
+# Host-to-GPU copies with model CPU offload (pageable memory over PCIe), GB/s: each render
+# moves the offloaded weights onto the GPU and off again.
+_OFFLOAD_GB_PER_S = 12.0
 
 # GPU memory (GiB) and time per step relative to an H100, by Modal GPU name.
 GPUS: dict[str, tuple[float, float]] = {
@@ -72,18 +81,46 @@ def needs_vae_tiling(width: int, height: int, frames: int) -> bool:
     return width * height * frames > TILING_ABOVE
 
 
-def memory_gb(preset: Preset, width: int, height: int, frames: int) -> float:
-    """Estimated peak GPU memory of one render (decoding tiled when large)."""
+def offloaded(preset: Preset, gpu_gb: float | None) -> bool:
+    """Whether the container renders `preset` with model CPU offload on a GPU this size
+    (None: not known, taken as resident)."""
+    return (
+        preset.offload_weights_gb is not None and gpu_gb is not None and gpu_gb < OFFLOAD_BELOW_GB
+    )
+
+
+def resident_weights_gb(preset: Preset, gpu_gb: float | None = None) -> float:
+    """The weights on the GPU at a render's peak: all of them, or with offload the set
+    that denoises and decodes together."""
+    if offloaded(preset, gpu_gb):
+        assert preset.offload_weights_gb is not None
+        return preset.offload_weights_gb
+    return preset.weights_gb
+
+
+def memory_gb(
+    preset: Preset, width: int, height: int, frames: int, gpu_gb: float | None = None
+) -> float:
+    """Estimated peak GPU memory of one render (decoding tiled when large) on a GPU of
+    `gpu_gb` (which says whether an LTX-2 model is offloaded; None: resident)."""
     if preset.two_stage is not None:
         width, height = preset.two_stage.sizes(width, height)[1]
     tokens = latent_tokens(width, height, frames)
-    return preset.weights_gb + preset.activation_gb_per_k_tokens * tokens / 1000 + _OVERHEAD_GB
+    activations = preset.activation_gb_per_k_tokens * tokens / 1000
+    return resident_weights_gb(preset, gpu_gb) + activations + _OVERHEAD_GB
 
 
 def render_seconds(
-    preset: Preset, width: int, height: int, frames: int, steps: int, slowness: float
+    preset: Preset,
+    width: int,
+    height: int,
+    frames: int,
+    steps: int,
+    slowness: float,
+    gpu_gb: float | None = None,
 ) -> float:
-    """Estimated seconds of one render on a warm container: denoising, decoding, encoding."""
+    """Estimated seconds of one render on a warm container: denoising, decoding, encoding,
+    and with offload (a GPU of `gpu_gb`) the weights' trips between CPU and GPU."""
     stages = preset.two_stage
     if stages is None:
         denoise = _denoise_seconds(preset, width, height, frames, steps, slowness)
@@ -91,7 +128,8 @@ def render_seconds(
         first, refine = stages.sizes(width, height)
         denoise = _denoise_seconds(preset, *first, frames, steps, slowness)
         denoise += _denoise_seconds(preset, *refine, frames, stages.refine_steps, slowness)
-    return denoise * 1.1 + 10 + frames * 0.05  # decode ~10%, encoding ~20 fps
+    moving = 2 * preset.weights_gb / _OFFLOAD_GB_PER_S if offloaded(preset, gpu_gb) else 0.0
+    return denoise * 1.1 + 10 + frames * 0.05 + moving  # decode ~10%, encoding ~20 fps
 
 
 def _denoise_seconds(
@@ -124,25 +162,37 @@ Fits = Callable[[int, int, int], bool]
 _SHORTEST_S = 3.0
 
 
-def within_model_limits(width: int, height: int, frames: int) -> bool:
-    return max(width, height) <= MAX_SIDE and latent_tokens(width, height, frames) <= MAX_TOKENS
+def within_model_limits(preset: Preset, width: int, height: int, frames: int) -> bool:
+    """Whether the preset's model renders this size well (its max_side and max_tokens)."""
+    tokens = latent_tokens(width, height, frames)
+    return max(width, height) <= preset.max_side and tokens <= preset.max_tokens
 
 
-def check_model_limits(request: Request, also: Fits | None = None) -> None:
-    """Refuse a size LTX-Video does not render well (exit 2); `--allow-large` skips this.
+def size_step(preset: Preset) -> int:
+    """What a suggested size's sides must be multiples of: 64 for LTX-2's two stages (stage
+    one renders at exactly half the size), else the VAE's 32."""
+    stages = preset.two_stage
+    return 2 * SPATIAL if stages is not None and stages.refine_sigmas is not None else SPATIAL
+
+
+def check_model_limits(preset: Preset, request: Request, also: Fits | None = None) -> None:
+    """Refuse a size the preset's model does not render well (exit 2); `--allow-large`
+    skips this.
 
     `also`: what else a suggested size must pass (the deployed GPU's limits)."""
-    if within_model_limits(request.width, request.height, request.frames):
+    if within_model_limits(preset, request.width, request.height, request.frames):
         return
 
     def fits(width: int, height: int, frames: int) -> bool:
-        ok = within_model_limits(width, height, frames)
+        ok = within_model_limits(preset, width, height, frames)
         return ok and (also is None or also(width, height, frames))
 
+    example = TOKEN_LIMIT_SIZES.get(preset.family)
+    about = f" and about {example[0]}x{example[1]} at {example[2]} frames" if example else ""
     raise UsageError(
-        f"{request.describe()} is larger than LTX-Video renders well "
-        f"(at most {MAX_SIDE} px a side and about 1280x704 at 257 frames)",
-        _largest(request, fits) + " --allow-large renders it anyway.",
+        f"{request.describe()} is larger than {preset.family_name} renders well "
+        f"(at most {preset.max_side} px a side{about})",
+        _largest(request, fits, size_step(preset)) + " --allow-large renders it anyway.",
     )
 
 
@@ -151,11 +201,11 @@ def check_request(
 ) -> str | None:
     """Every size check that applies (the GPU's when it is known); a warning, if any."""
     if gpu is None or timeout_s is None:
-        check_model_limits(request)
+        check_model_limits(preset, request)
         return None
     figures = gpu_figures(gpu)
     on_gpu = None if figures is None else _on_gpu(preset, request.steps, *figures, timeout_s)
-    check_model_limits(request, also=on_gpu)
+    check_model_limits(preset, request, also=on_gpu)
     return check_gpu(preset, request, gpu, timeout_s)
 
 
@@ -163,8 +213,8 @@ def _on_gpu(preset: Preset, steps: int, gpu_gb: float, slowness: float, timeout_
     """Whether a size fits the GPU's memory and finishes within the timeout."""
 
     def fits(width: int, height: int, frames: int) -> bool:
-        seconds = render_seconds(preset, width, height, frames, steps, slowness)
-        return memory_gb(preset, width, height, frames) <= gpu_gb and seconds <= timeout_s
+        seconds = render_seconds(preset, width, height, frames, steps, slowness, gpu_gb)
+        return memory_gb(preset, width, height, frames, gpu_gb) <= gpu_gb and seconds <= timeout_s
 
     return fits
 
@@ -181,41 +231,47 @@ def check_gpu(preset: Preset, request: Request, gpu: str, timeout_s: int) -> str
     on_gpu = _on_gpu(preset, request.steps, gpu_gb, slowness, timeout_s)
 
     # What is suggested instead must pass every check, the model's own included.
+    step = size_step(preset)
+
     def fits_memory(width: int, height: int, frames: int) -> bool:
-        return memory_gb(preset, width, height, frames) <= gpu_gb and within_model_limits(
-            width, height, frames
+        return memory_gb(preset, width, height, frames, gpu_gb) <= gpu_gb and within_model_limits(
+            preset, width, height, frames
         )
 
     def fits_everything(width: int, height: int, frames: int) -> bool:
-        return on_gpu(width, height, frames) and within_model_limits(width, height, frames)
+        return on_gpu(width, height, frames) and within_model_limits(preset, width, height, frames)
 
-    need = memory_gb(preset, request.width, request.height, request.frames)
+    # A GPU that cannot hold even the resident weights needs the next size up.
+    larger = "H200" if preset.offload_weights_gb is not None and gpu_gb >= 80 else "H100"
+    need = memory_gb(preset, request.width, request.height, request.frames, gpu_gb)
     if need > gpu_gb:
-        if preset.weights_gb + _OVERHEAD_GB > gpu_gb:
-            hint = f"This model needs a larger GPU: pippa deploy --gpu H100 (now {gpu})."
+        if resident_weights_gb(preset, gpu_gb) + _OVERHEAD_GB > gpu_gb:
+            hint = f"This model needs a larger GPU: pippa deploy --gpu {larger} (now {gpu})."
         else:
-            hint = _largest(request, fits_memory) + " Or deploy a larger GPU: --gpu H100."
+            hint = (
+                _largest(request, fits_memory, step) + f" Or deploy a larger GPU: --gpu {larger}."
+            )
         raise UsageError(
             f"{request.describe()} needs about {need:.0f} GB of GPU memory; "
             f"the Modal app's {gpu} has {gpu_gb:.0f} GB",
             hint + " --allow-large tries anyway.",
         )
     seconds = render_seconds(
-        preset, request.width, request.height, request.frames, request.steps, slowness
+        preset, request.width, request.height, request.frames, request.steps, slowness, gpu_gb
     )
     if seconds > timeout_s:
-        steps = _largest_steps(preset, request, slowness, timeout_s)
+        steps = _largest_steps(preset, request, slowness, timeout_s, gpu_gb)
         fewer = f"At most {steps} steps fit. " if steps else ""
         raise UsageError(
             f"{request.describe()} at {request.steps} steps would take about "
             f"{seconds / 60:.0f} min on {gpu}, past the Modal app's {timeout_s} s timeout",
-            f"{fewer}{_largest(request, fits_everything)} Or redeploy with a longer one: "
+            f"{fewer}{_largest(request, fits_everything, step)} Or redeploy with a longer one: "
             f"pippa deploy --timeout {_round_up(seconds * 1.5)}. --allow-large tries anyway.",
         )
     return None
 
 
-def _largest(request: Request, fits: Fits) -> str:
+def _largest(request: Request, fits: Fits, step: int = SPATIAL) -> str:
     """'Largest that works: N s at this size, or WxH at this length.' (what exists)."""
     options = []
     frames = request.frames
@@ -225,7 +281,7 @@ def _largest(request: Request, fits: Fits) -> str:
     if frames > 1 and seconds >= _SHORTEST_S:
         # Rounded down: a duration rounded up could need the next 8 frames.
         options.append(f"{seconds:.1f} s at {request.width}x{request.height}")
-    size = _largest_size(request, fits)
+    size = _largest_size(request, fits, step)
     if size is not None:
         options.append(f"{size[0]}x{size[1]} at this length")
     if not options:
@@ -233,22 +289,24 @@ def _largest(request: Request, fits: Fits) -> str:
     return "Largest that works: " + ", or ".join(options) + "."
 
 
-def _largest_size(request: Request, fits: Fits) -> tuple[int, int] | None:
-    """The largest size with the same aspect ratio (multiples of 32) that fits."""
+def _largest_size(request: Request, fits: Fits, step: int = SPATIAL) -> tuple[int, int] | None:
+    """The largest size with the same aspect ratio (multiples of `step`) that fits."""
     aspect = request.height / request.width
-    width = request.width - SPATIAL
+    width = (request.width - 1) // step * step
     while width >= 64:
-        height = max(64, round(width * aspect / SPATIAL) * SPATIAL)
+        height = max(64, round(width * aspect / step) * step)
         if fits(width, height, request.frames):
             return width, height
-        width -= SPATIAL
+        width -= step
     return None
 
 
-def _largest_steps(preset: Preset, request: Request, slowness: float, timeout_s: int) -> int:
+def _largest_steps(
+    preset: Preset, request: Request, slowness: float, timeout_s: int, gpu_gb: float
+) -> int:
     size = (request.width, request.height, request.frames)
-    fixed = render_seconds(preset, *size, 0, slowness)
-    per_step = render_seconds(preset, *size, 1, slowness) - fixed
+    fixed = render_seconds(preset, *size, 0, slowness, gpu_gb)
+    per_step = render_seconds(preset, *size, 1, slowness, gpu_gb) - fixed
     return max(0, int((timeout_s - fixed) / per_step))
 
 
@@ -261,7 +319,7 @@ def accepted_risks(
 ) -> list[str]:
     """With --allow-large: what the checks would have refused, as warnings."""
     risks = []
-    checks: list[Callable[[], object]] = [lambda: check_model_limits(request)]
+    checks: list[Callable[[], object]] = [lambda: check_model_limits(preset, request)]
     if gpu is not None and timeout_s is not None:
         checks.append(lambda: check_gpu(preset, request, gpu, timeout_s))
     for check in checks:

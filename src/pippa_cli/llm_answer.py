@@ -19,9 +19,9 @@ from pippa_cli.text import fold_whitespace, strip_controls, word_count
 MAX_ANSWER_CHARS = 32_768
 # A prompt's longest run without a space (a CJK sentence has none; 1000 is ~3 prompts).
 _MAX_RUN_CHARS = 1_000
-# A little slack over the 150 words the prompt asks for (enhancement.MAX_WORDS) before we
-# cut: models overshoot by a few words.
-_HARD_WORD_LIMIT = 180
+# A little slack (a fifth) over the words the prompt asks for (enhancement.max_words:
+# 150, 180 before the cut) before we cut: models overshoot by a few words.
+_SLACK = 1.2
 
 _FENCE_OPEN = re.compile(r"```[\w-]*")
 _HEADING = re.compile(r"#{1,6}\s+(.*)")
@@ -43,9 +43,10 @@ class NotAPrompt(ValueError):
     """The answer cannot be a video prompt (too long, or one endless word)."""
 
 
-def clean_llm_output(text: str) -> str:
+def clean_llm_output(text: str, max_words: int = 150) -> str:
     """The enhanced prompt alone: no preamble, labels, markdown, wrapping quotes or notes,
-    and no control or bidi character. Raises NotAPrompt for an answer that is not one."""
+    and no control or bidi character, cut at a sentence end a little past `max_words`.
+    Raises NotAPrompt for an answer that is not one."""
     if len(text) > MAX_ANSWER_CHARS:
         raise NotAPrompt(f"Groq's answer is {len(text) // 1024} KB long, not a prompt")
     text = strip_controls(text).strip()
@@ -70,7 +71,7 @@ def clean_llm_output(text: str) -> str:
     cleaned = _strip_quotes(" ".join(kept))
     if any(len(word) > _MAX_RUN_CHARS for word in cleaned.split()):
         raise NotAPrompt("Groq's answer is one endless word, not a prompt")
-    return _limit_words(cleaned, _HARD_WORD_LIMIT)
+    return _limit_words(cleaned, round(max_words * _SLACK))
 
 
 def _paragraphs(text: str) -> list[str]:

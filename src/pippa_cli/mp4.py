@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 # Visually lossless for generated video at a modest size.
 CRF = 18
-# The sound track: AAC-LC, 48 kHz stereo at 192 kbit/s, what every browser and phone
-# plays (LTX-2.5's vocoder makes 48 kHz stereo already; other rates are resampled).
+# The sound track, recorded as it is in the clip's settings (spec.py): AAC-LC, 48 kHz
+# stereo at 192 kbit/s, what every browser and phone plays (LTX-2.5's vocoder makes 48 kHz
+# stereo already; other rates are resampled).
 AUDIO_CODEC = "aac"
 AUDIO_SAMPLE_RATE = 48000
 AUDIO_CHANNELS = 2

@@ -5,6 +5,8 @@
 model's settings unless flags say otherwise. Two-stage (HD) sources: the `ltx-hd` preset,
 "owner/model[@rev]+owner/upsampler[@rev]" (what the Modal app is told to load), or a local
 directory holding a `latent_upsampler/` folder (as in Lightricks' upscaler repositories).
+An LTX-2 source (a repo named LTX-2 or ltx2, a directory whose model_index.json names an
+LTX2 pipeline) gets the `ltx-2` preset's settings, two-stage `ltx-2-hd`'s.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ _SPATIAL = 32
 # Model families: what the core loads and how it renders (ltx.py, ltx2.py).
 LTX_VIDEO = "ltx-video"  # LTX-Video 0.9.x: video only, T5 text encoder
 LTX_2 = "ltx-2"  # LTX-2.x: video with synchronized audio, Gemma text encoder
+# How messages name each family.
+FAMILY_NAMES = {LTX_VIDEO: "LTX-Video", LTX_2: "LTX-2"}
+# On a GPU with less memory than this, the container renders an LTX-2 model with model CPU
+# offload (its text encoder and transformer take turns on the GPU) rather than resident:
+# an 80 GB H100 cannot hold all ~66 GB of weights next to a render's activations.
+OFFLOAD_BELOW_GB = 100.0
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,10 @@ class TwoStage:
                 "half the size, so both sides must be multiples of 64"
             )
         if min(first_w, first_h) < 2 * _SPATIAL:
+            share, least = ("half", 128) if self.refine_sigmas is not None else ("2/3", 96)
             return (
-                f"{width}x{height} is too small for two stages: stage one renders at 2/3 "
-                f"of it ({first_w}x{first_h}), at least 64 px a side; choose 96 or more"
+                f"{width}x{height} is too small for two stages: stage one renders at {share} "
+                f"of it ({first_w}x{first_h}), at least 64 px a side; choose {least} or more"
             )
         return None
 
@@ -125,6 +134,18 @@ class Preset:
     # tokens (32x32 px x 8 frames each) one render may hold.
     max_side: int = 1280
     max_tokens: int = 40 * 22 * 33  # 1280x704 at 257 frames (Lightricks' "best below")
+    # With model CPU offload (a GPU under OFFLOAD_BELOW_GB), the weights on the GPU at the
+    # memory peak: those that denoise and decode together (LTX-2: the transformer, the
+    # VAEs, the connectors and the vocoder), not the text encoder. None: never offloaded.
+    offload_weights_gb: float | None = None
+    # The most prompt tokens the text encoder is given: T5's 256 for LTX-Video (see
+    # MAX_SEQUENCE_LENGTH); LTX-2's Gemma takes the pipeline's own 1024, room for a prompt
+    # that describes sound as well.
+    max_sequence_length: int = MAX_SEQUENCE_LENGTH
+
+    @property
+    def family_name(self) -> str:
+        return FAMILY_NAMES[self.family]
 
 
 # LTX-2.5 (Lightricks' diffusers-format repository; gated: accept its license on Hugging
@@ -150,6 +171,8 @@ _LTX2_UNGUIDED = (
 # LTX-2's model limits as pippa holds them: no side over 2048 and at most the tokens of
 # the two-stage preset's 1536x1024 at 10 s (24 fps).
 _LTX2_MAX_TOKENS = 48 * 32 * 31
+# LTX2Pipeline's default prompt length (Gemma tokens).
+_LTX2_MAX_SEQUENCE_LENGTH = 1024
 
 # The 0.9.7 13B distilled checkpoint and its timesteps (Lightricks' distilled config),
 # shared by ltx-distilled and ltx-hd's first stage.
@@ -231,10 +254,14 @@ PRESETS: dict[str, Preset] = {
             gpu_memory="~66 GB of weights (bf16); on an 80 GB GPU the text encoder and the "
             "transformer take turns (model offload)",
             weights_gb=66.1,
+            # Offloaded: the 35 GB transformer, the VAEs, connectors and vocoder (~9 GB);
+            # the ~22 GB Gemma text encoder is back on the CPU while they run.
+            offload_weights_gb=44.0,
             activation_gb_per_k_tokens=1.2,
             step_seconds=1.5,
             max_side=2048,
             max_tokens=_LTX2_MAX_TOKENS,
+            max_sequence_length=_LTX2_MAX_SEQUENCE_LENGTH,
         ),
         Preset(
             name="ltx-2-hd",
@@ -255,12 +282,14 @@ PRESETS: dict[str, Preset] = {
             "resident on an H200",
             # + the latent upsampler (~1.2 GB in bf16).
             weights_gb=67.3,
+            offload_weights_gb=45.2,
             activation_gb_per_k_tokens=1.2,
             step_seconds=1.5,
             width=1536,
             height=1024,
             max_side=2048,
             max_tokens=_LTX2_MAX_TOKENS,
+            max_sequence_length=_LTX2_MAX_SEQUENCE_LENGTH,
             two_stage=TwoStage(
                 # The upsampler is in the model's own repository, at the same commit.
                 upsampler_repo=_LTX2_REPO,
@@ -316,8 +345,12 @@ def _at(location: str, revision: str | None) -> str:
 
 # A local directory holding this folder renders two-stage (ltx-hd's settings).
 UPSAMPLER_FOLDER = "latent_upsampler"
-# The pipelines pippa's core can run (model_index.json's `_class_name`).
-LTX_PIPELINES = ("LTXPipeline", "LTXConditionPipeline", "LTXImageToVideoPipeline", "LTX2Pipeline")
+# The pipelines pippa's core can run (model_index.json's `_class_name`), by family.
+LTX_VIDEO_PIPELINES = ("LTXPipeline", "LTXConditionPipeline", "LTXImageToVideoPipeline")
+LTX2_PIPELINES = ("LTX2Pipeline", "LTX2ConditionPipeline", "LTX2ImageToVideoPipeline")
+LTX_PIPELINES = LTX_VIDEO_PIPELINES + LTX2_PIPELINES
+# A Hub repo whose name says LTX-2 (LTX-2, LTX-2.5-Diffusers, ltx2-...) gets LTX-2's settings.
+_LTX2_NAME = re.compile(r"ltx-?2", re.IGNORECASE)
 # Hugging Face's rule for repo ids: owner/name of letters, digits, '.', '_' and '-'.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -328,9 +361,18 @@ def is_ltx_pipeline(index: object) -> bool:
     return isinstance(index, dict) and index.get("_class_name") in LTX_PIPELINES
 
 
-def _defaults_for_dir(path: Path) -> Preset:
-    """A local checkpoint gets the distilled settings if its pipeline class says so;
-    raises ValueError when the directory is not an LTX-Video diffusers pipeline."""
+def pipeline_family(index: object) -> str | None:
+    """The model family (LTX_VIDEO, LTX_2) of a parsed model_index.json, None if neither."""
+    found = index.get("_class_name") if isinstance(index, dict) else None
+    if found in LTX2_PIPELINES:
+        return LTX_2
+    return LTX_VIDEO if found in LTX_VIDEO_PIPELINES else None
+
+
+def _defaults_for_dir(path: Path, *, two_stage: bool = False) -> Preset:
+    """A local checkpoint's settings: LTX-2's for an LTX-2 pipeline class, else the
+    distilled ones if its class or name says so (`two_stage`: the HD preset of its family);
+    raises ValueError when the directory is not an LTX diffusers pipeline."""
     import json
 
     try:
@@ -340,13 +382,25 @@ def _defaults_for_dir(path: Path) -> Preset:
     if not is_ltx_pipeline(index):
         found = index.get("_class_name") if isinstance(index, dict) else None
         raise ValueError(
-            f"{path} holds a {found or 'non-diffusers'} pipeline, not LTX-Video "
+            f"{path} holds a {found or 'non-diffusers'} pipeline, not LTX-Video or LTX-2 "
             f"({', '.join(LTX_PIPELINES)})"
         )
-    if index.get("_class_name") == "LTX2Pipeline":
-        return PRESETS["ltx-2"]
+    if pipeline_family(index) == LTX_2:
+        return PRESETS["ltx-2-hd" if two_stage else "ltx-2"]
+    if two_stage:
+        return PRESETS["ltx-hd"]
     distilled = index.get("_class_name") == "LTXConditionPipeline" or "distilled" in path.name
     return PRESETS["ltx-distilled" if distilled else "ltx-video"]
+
+
+def _defaults_for_repo(repo: str, *, two_stage: bool) -> Preset:
+    """A Hub repo's settings, from its name: LTX-2's when it says LTX-2, the distilled
+    ones when it says distilled, else the base model's (`two_stage`: the HD presets)."""
+    if _LTX2_NAME.search(repo.partition("/")[2]):
+        return PRESETS["ltx-2-hd" if two_stage else "ltx-2"]
+    if two_stage:
+        return PRESETS["ltx-hd"]
+    return PRESETS["ltx-distilled" if "distilled" in repo.lower() else "ltx-video"]
 
 
 def _looks_like_path(value: str) -> bool:
@@ -368,7 +422,6 @@ def resolve_model(model: str) -> ModelSource:
             upsampler=stages.upsampler_repo if stages else None,
             upsampler_revision=stages.upsampler_revision if stages else None,
         )
-    base = PRESETS["ltx-video"]
     path = Path(value).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -377,9 +430,8 @@ def resolve_model(model: str) -> ModelSource:
             )
         location = str(path.resolve())
         if (path / UPSAMPLER_FOLDER / "config.json").is_file():
-            one_stage = _defaults_for_dir(path)  # still an LTX pipeline
-            hd = PRESETS["ltx-2-hd" if one_stage.family == LTX_2 else "ltx-hd"]
-            return ModelSource(value, location, None, hd, True, upsampler=location)
+            defaults = _defaults_for_dir(path, two_stage=True)
+            return ModelSource(value, location, None, defaults, True, upsampler=location)
         return ModelSource(value, location, None, _defaults_for_dir(path), True)
     main, plus, upsampler = value.partition("+")
     if any(_looks_like_path(part.partition("@")[0]) for part in (main, upsampler) if part):
@@ -393,31 +445,19 @@ def resolve_model(model: str) -> ModelSource:
                 value,
                 repo,
                 revision or None,
-                _ltx2_preset(repo, two_stage=True) or PRESETS["ltx-hd"],
+                _defaults_for_repo(repo, two_stage=True),
                 False,
                 upsampler=ups_repo,
                 upsampler_revision=ups_revision or None,
             )
     elif _hub_repo(repo, revision):
-        distilled = "distilled" in repo.lower()
-        defaults = _ltx2_preset(repo, two_stage=False)
-        defaults = defaults or (PRESETS["ltx-distilled"] if distilled else base)
+        defaults = _defaults_for_repo(repo, two_stage=False)
         return ModelSource(value, repo, revision or None, defaults, False)
     names = ", ".join(PRESETS)
     raise ValueError(
         f"unknown model {value!r}: not a preset ({names}), a Hugging Face repo id "
         "(owner/name[@revision]) or a local diffusers directory"
     )
-
-
-def _ltx2_preset(repo: str, two_stage: bool) -> Preset | None:
-    """The LTX-2 preset whose repository `repo` is (as Modal is told it: remote_label), or
-    None: its family decides how the container loads it."""
-    for preset in PRESETS.values():
-        same = preset.family == LTX_2 and preset.repo_id == repo
-        if same and (preset.two_stage is not None) == two_stage:
-            return preset
-    return None
 
 
 def _hub_repo(repo: str, revision: str) -> bool:

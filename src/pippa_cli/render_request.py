@@ -1,6 +1,6 @@
 """The RenderRequest a checked spec becomes: the fields the option table routes there, what
-the spec derives (frames, timesteps, tiling, the fitted images, the LoRAs' weights) and the
-MP4 tags that say where a clip came from."""
+the spec derives (frames, timesteps or LTX-2's sigmas and guidance terms, tiling, the fitted
+images, the LoRAs' weights) and the MP4 tags that say where a clip came from."""
 
 from __future__ import annotations
 
@@ -29,10 +29,14 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
             }
         ),
     }
+    preset = spec.model.defaults
     return RenderRequest(
         prompt=prompt,
         num_frames=spec.num_frames,
         timesteps=spec.timesteps,
+        sigmas=sigmas(spec),
+        guidance_terms=dict(preset.guidance_terms),
+        max_sequence_length=preset.max_sequence_length,
         decode_timestep=spec.model.defaults.decode_timestep,
         decode_noise_scale=spec.model.defaults.decode_noise_scale,
         vae_tiling=spec.vae_tiling,
@@ -45,8 +49,15 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
     )
 
 
+def sigmas(spec: GenerateSpec) -> list[float] | None:
+    """LTX-2's sigma schedule: the preset's, which fits only its own step count; None
+    otherwise (the core then spaces `steps` itself, as num_inference_steps)."""
+    schedule = spec.model.defaults.sigmas
+    return list(schedule) if schedule and spec.steps == spec.model.defaults.steps else None
+
+
 def two_stage_plan(spec: GenerateSpec) -> TwoStagePlan | None:
-    """The two-stage recipe's plan for a model that runs it (ltx-hd), else None."""
+    """The two-stage recipe's plan for a model that runs it (ltx-hd, ltx-2-hd), else None."""
     stages = spec.model.defaults.two_stage
     if stages is None or not spec.model.upsampler:
         return None
@@ -57,4 +68,5 @@ def two_stage_plan(spec: GenerateSpec) -> TwoStagePlan | None:
         refine_timesteps=stages.refine_timesteps,
         refine_strength=stages.refine_strength,
         adain_factor=stages.adain_factor,
+        refine_sigmas=stages.refine_sigmas,
     )

@@ -114,7 +114,7 @@ class RequestOption(Generic[T]):
         if self.multiple_of and number % self.multiple_of:
             raise UsageError(
                 f"{self.cli_flag} {number} is not a multiple of {self.multiple_of}",
-                f"LTX-Video needs multiples of {self.multiple_of}; nearest valid: "
+                f"LTX needs multiples of {self.multiple_of}; nearest valid: "
                 f"{self._nearest(number)}.",
             )
         # `not low <= x`: NaN is in no range (`x < low` would let it through).
@@ -168,39 +168,42 @@ DURATION = RequestOption(
 FPS = RequestOption(
     "fps",
     int,
-    30,
-    "Frames per second, {min} to {max}.",
+    None,  # the preset's: 30, LTX-2 24 (the rate it is trained at)
+    "Frames per second, {min} to {max} [default: 30; --model ltx-2, ltx-2-hd: 24].",
     RENDER,
     render_field="fps",
     minimum=8,
     maximum=60,
+    unset=lambda preset: preset.fps,
     recorded=False,  # recorded with the frame count next to it
 )
 WIDTH = RequestOption(
     "width",
     int,
-    None,  # the preset's: 768, ltx-hd 1216
-    "Width in pixels, a multiple of 32 [default: 768; --model ltx-hd: 1216].",
+    None,  # the preset's: 768, ltx-hd 1216, ltx-2-hd 1536
+    "Width in pixels, a multiple of 32 [default: 768; --model ltx-hd: 1216; --model "
+    "ltx-2-hd: 1536].",
     RENDER,
     render_field="width",
     multiple_of=32,
     unset=lambda preset: preset.width,
     minimum=64,
     maximum=2048,
-    explain="Choose {min} to {max} (LTX: up to 1280).",
+    explain="Choose {min} to {max} (LTX-Video: up to 1280; LTX-2: up to 2048).",
 )
 HEIGHT = RequestOption(
     "height",
     int,
-    None,  # the preset's: 512, ltx-hd 704
-    "Height in pixels, a multiple of 32 [default: 512; --model ltx-hd: 704].",
+    None,  # the preset's: 512, ltx-hd 704, ltx-2-hd 1024
+    "Height in pixels, a multiple of 32 [default: 512; --model ltx-hd: 704; --model "
+    "ltx-2-hd: 1024].",
     RENDER,
     render_field="height",
     multiple_of=32,
     unset=lambda preset: preset.height,
     minimum=64,
     maximum=2048,
-    explain="Choose {min} to {max} (LTX: up to 1280).",
+    explain="Choose {min} to {max} (LTX-Video: up to 1280; LTX-2: up to 2048).",
 )
 STEPS = RequestOption(
     "steps",
@@ -250,8 +253,8 @@ MODEL = RequestOption(
     "model",
     str,
     None,
-    "Preset (ltx-video, ltx-distilled, ltx-hd), Hugging Face repo id, or local diffusers directory "
-    "[env: PIPPA_MODEL; default: ltx-video].",
+    "Preset (ltx-video, ltx-distilled, ltx-hd; with sound: ltx-2, ltx-2-hd), Hugging Face "
+    "repo id, or local diffusers directory [env: PIPPA_MODEL; default: ltx-video].",
     RENDER,
     recorded=False,  # recorded as the resolved source: label, location, revision
     from_settings=True,
@@ -324,6 +327,18 @@ ENHANCE = RequestOption(
     flag="--no-enhance",
     recorded=False,
 )
+AUDIO = RequestOption(
+    "audio",
+    bool,
+    True,
+    "With a model that renders sound (ltx-2): write the video without its sound track, "
+    "and enhance the prompt without sound. A silent model (LTX-Video) ignores it.",
+    SWITCHES,
+    flag="--no-audio",
+    render_field="audio",
+    # Recorded in a shape of its own: what the MP4's track is, or false (GenerateSpec).
+    recorded=False,
+)
 CUSTOMIZATIONS: tuple[RequestOption[str], ...] = tuple(
     RequestOption(
         field.name,
@@ -357,6 +372,7 @@ OPTIONS: tuple[RequestOption[Any], ...] = (
     *CUSTOMIZATIONS,
     ALLOW_LARGE,
     ENHANCE,
+    AUDIO,
 )
 BY_NAME: dict[str, RequestOption[Any]] = {option.name: option for option in OPTIONS}
 # The options a JSON Lines line may set.

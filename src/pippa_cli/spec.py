@@ -24,10 +24,11 @@ from pippa_cli.image_input import InputImage, load_images
 from pippa_cli.limits import Request, check_request, needs_vae_tiling
 from pippa_cli.lora_input import LoraInput, load_loras
 from pippa_cli.ltx_extend import OVERLAP
-from pippa_cli.presets import ModelSource, resolve_model
+from pippa_cli.presets import LTX_2, ModelSource, Preset, resolve_model
 from pippa_cli.prompt_input import validate_prompt
 from pippa_cli.request_options import (
     ALLOW_LARGE,
+    AUDIO,
     DURATION,
     ENHANCE,
     EXTEND,
@@ -48,12 +49,13 @@ from pippa_cli.request_options import (
     check,
 )
 
-# LTX's VAE compresses time 8x: frame counts must be 8k+1.
+# LTX's VAE compresses time 8x (LTX-Video's and LTX-2's alike): frame counts must be 8k+1.
 FRAME_BLOCK = 8
 
 
 def frames_for(duration: float, fps: int) -> int:
-    """The smallest 8k+1 frame count not shorter than duration x fps."""
+    """The smallest 8k+1 frame count not shorter than duration x fps (5 s at 30 fps: 153;
+    at LTX-2's 24 fps: 121)."""
     wanted = math.ceil(round(duration * fps, 6))
     return FRAME_BLOCK * math.ceil((wanted - 1) / FRAME_BLOCK) + 1
 
@@ -89,6 +91,14 @@ class GenerateSpec:
     seed = OptionAttribute(SEED)
     # The user accepted the risk of a size beyond the model's or the GPU's figures.
     allow_large = OptionAttribute(ALLOW_LARGE)
+    # The sound track is wanted (--no-audio: False); only a model with sound has one.
+    audio = OptionAttribute(AUDIO)
+
+    @property
+    def sound(self) -> bool:
+        """The clip has a sound track: the model renders one and --no-audio was not given
+        (the enhancer then describes sound too)."""
+        return self.model.defaults.audio and self.audio
 
     @property
     def size(self) -> Request:
@@ -145,21 +155,58 @@ class GenerateSpec:
             **({"extend": self.extend.record(self.num_frames - OVERLAP)} if self.extend else {}),
             # Only for the two-stage recipe (ltx-hd): the upsampler and the passes' sizes.
             **({"two_stage": self._two_stage_record()} if self.model.upsampler else {}),
+            # Only for a model with sound (LTX-2): the MP4's track, or false (--no-audio).
+            **({"audio": self._audio_record()} if self.model.defaults.audio else {}),
+        }
+
+    def _audio_record(self) -> dict[str, Any] | bool:
+        """The sound track as the MP4 carries it, or False when it was left out."""
+        if not self.audio:
+            return False
+        from pippa_cli import mp4
+
+        return {
+            "codec": mp4.AUDIO_CODEC,
+            "sample_rate": mp4.AUDIO_SAMPLE_RATE,
+            "channels": mp4.AUDIO_CHANNELS,
+            "bitrate": mp4.AUDIO_BITRATE,
         }
 
     def _two_stage_record(self) -> dict[str, Any]:
         stages = self.model.defaults.two_stage
         assert stages is not None  # a source with an upsampler has the ltx-hd settings
         (first_w, first_h), (refine_w, refine_h) = stages.sizes(self.width, self.height)
+        # LTX-2 refines on sigmas; LTX-Video on timesteps at a denoise strength.
+        refine: dict[str, Any] = (
+            {"refine_sigmas": list(stages.refine_sigmas)}
+            if stages.refine_sigmas is not None
+            else {
+                "refine_timesteps": list(stages.refine_timesteps),
+                "refine_strength": stages.refine_strength,
+            }
+        )
         return {
             "upsampler": self.model.upsampler,
             "upsampler_revision": self.model.upsampler_revision,
             "first_size": f"{first_w}x{first_h}",
             "refine_size": f"{refine_w}x{refine_h}",
-            "refine_timesteps": list(stages.refine_timesteps),
-            "refine_strength": stages.refine_strength,
+            **refine,
             "adain_factor": stages.adain_factor,
         }
+
+
+def model_source(model: str) -> ModelSource:
+    """A --model value resolved; UsageError (exit 2) for one that cannot be a model."""
+    try:
+        return resolve_model(model)
+    except ValueError as exc:
+        raise UsageError(str(exc), "Run `pippa generate --help` to see the presets.") from None
+
+
+def has_sound(options: GivenOptions) -> bool:
+    """Whether a clip of these options has a sound track: its model renders one (LTX-2)
+    and --no-audio was not given. `options` must name the model (UsageError for a bad one)."""
+    return model_source(options.get(MODEL) or "").defaults.audio and options.get(AUDIO) is not False
 
 
 def build_spec(
@@ -206,14 +253,18 @@ def spec_from(
 
     @cache
     def source() -> ModelSource:
-        try:
-            return resolve_model(options.get(MODEL) or "")
-        except ValueError as exc:
-            raise UsageError(str(exc), "Run `pippa generate --help` to see the presets.") from None
+        return model_source(options.get(MODEL) or "")
 
     checked = check(options, lambda: source().defaults)
     preset = source().defaults
     steps = checked[STEPS]
+    if preset.family == LTX_2 and checked[EXTEND]:
+        # Before the source is read: pippa extends a clip with LTX-Video's conditioning,
+        # which LTX-2 (a different model, with a sound track to continue) does not take.
+        raise UsageError(
+            f"--extend does not go with --model {source().label} (LTX-2)",
+            "Extend with an LTX-Video model: --model ltx-distilled or ltx-video.",
+        )
     if preset.two_stage is not None and checked[EXTEND]:
         # Before the source is read: no hint about its size could make this work.
         raise UsageError(
@@ -231,7 +282,7 @@ def spec_from(
         problem = preset.two_stage.size_problem(checked[WIDTH], checked[HEIGHT])
         if problem:
             raise UsageError(
-                f"--model {source().label}: {problem}", "Or use --model ltx-distilled."
+                f"--model {source().label}: {problem}", _two_stage_hint(preset, checked)
             )
     if not checked[ALLOW_LARGE] and backend != "modal":
         # On Modal the backend checks this with the deployed GPU's limits as well.
@@ -266,6 +317,17 @@ def spec_from(
         extend=extend,
         loras=loras,
     )
+
+
+def _two_stage_hint(preset: Preset, checked: CheckedOptions) -> str:
+    """What to ask instead of a size the two-stage recipe cannot render."""
+    width, height = checked[WIDTH], checked[HEIGHT]
+    if preset.family != LTX_2 or (width % 64 == 0 and height % 64 == 0):
+        return f"Or use --model {'ltx-2' if preset.family == LTX_2 else 'ltx-distilled'}."
+    # LTX-2's sides must be multiples of 64: round them down, and up.
+    below = f"{max(64, width // 64 * 64)}x{max(64, height // 64 * 64)}"
+    above = f"{-(-width // 64) * 64}x{-(-height // 64) * 64}"
+    return f"Nearest sizes that work: {below} or {above}. Or use --model ltx-2 (one stage)."
 
 
 def _extend_source(checked: CheckedOptions, directory: Path | None) -> SourceVideo | None:

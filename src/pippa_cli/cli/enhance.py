@@ -9,7 +9,7 @@ import typer
 
 from pippa_cli.cli import options as o
 from pippa_cli.cli.request_flags import request_flags
-from pippa_cli.request_options import CUSTOMIZATION, GivenOptions
+from pippa_cli.request_options import AUDIO, CUSTOMIZATION, MODEL, GivenOptions
 
 if TYPE_CHECKING:
     from pippa_cli.customization import Customization
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from pippa_cli.settings import Settings
 
 
-@request_flags(after={"prompt": CUSTOMIZATION})
+# --model and --no-audio say what the prompt is for: a model that renders sound (ltx-2)
+# gets a prompt that describes it.
+@request_flags(after={"prompt": CUSTOMIZATION, "enhance_timeout": (MODEL, AUDIO)})
 def enhance(
     prompt: Annotated[
         str | None,
@@ -47,8 +49,10 @@ def enhance(
 ) -> None:
     """Rewrite PROMPT as a detailed, cinematic video prompt and print it on stdout.
 
-    Without GROQ_API_KEY, or when Groq fails, prints your prompt with the customization as
-    plain phrases and a warning on stderr (exit 0); --strict makes that an error.
+    With a model that renders sound (--model ltx-2) the prompt describes the sound too,
+    unless --no-audio. Without GROQ_API_KEY, or when Groq fails, prints your prompt with the
+    customization as plain phrases and a warning on stderr (exit 0); --strict makes that an
+    error.
     """
     from pippa_cli.api import enhance as enhance_text
     from pippa_cli.errors import UsageError
@@ -63,14 +67,23 @@ def enhance(
         enhance_temperature=temperature,
         enhance_max_tokens=max_tokens,
         enhance_timeout=enhance_timeout,
+        **request.settings_overrides(),
     )
+    request = request.with_settings(settings)
     if from_file is not None:
         if prompt is not None:
             raise UsageError("give either a PROMPT or --from-file, not both")
         _enhance_list(out, from_file, request, settings, strict, concurrency)
         return
     text = read_prompt(prompt, sys.stdin.buffer, sys.stdin.isatty())
-    result = enhance_text(text, strict=strict, settings=settings, **customization.as_dict())
+    result = enhance_text(
+        text,
+        strict=strict,
+        settings=settings,
+        model=request.get(MODEL),
+        audio=request.get(AUDIO) is not False,
+        **customization.as_dict(),
+    )
     if result.warning:
         out.warn(result.warning)
     if json_output:
@@ -92,15 +105,18 @@ def _enhance_list(
     from pippa_cli.enhancement import enhance_lines
     from pippa_cli.errors import PippaError, UsageError
     from pippa_cli.prompt_input import validate_prompt
+    from pippa_cli.spec import has_sound
 
     lines, errors = read_lines(source)
-    work: list[tuple[int, str, Customization]] = []
+    work: list[tuple[int, str, Customization, bool]] = []
     for line in lines:
         try:
             # The rule a generate batch follows: a field the line names wins ("" clears it);
-            # other JSONL fields don't apply.
+            # other JSONL fields don't apply. A line's model and audio say whether its
+            # prompt describes sound.
             prompt = validate_prompt(line.prompt)
-            work.append((line.number, prompt, command.merged(line.overrides).customization()))
+            options = command.merged(line.overrides)
+            work.append((line.number, prompt, options.customization(), has_sound(options)))
         except PippaError as exc:
             errors.append(LineError(line.number, exc.message))
     for error in sorted(errors, key=lambda e: e.number):

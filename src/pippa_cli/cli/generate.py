@@ -72,8 +72,10 @@ def generate(
     """Render PROMPT as a video and print the MP4's absolute path on stdout.
 
     Presets for --model: ltx-video (LTX-Video 2B, 50 steps, quality over speed),
-    ltx-distilled (LTX-Video 0.9.7 13B distilled, 8 steps, fastest per clip) and ltx-hd
-    (the 13B distilled in Lightricks' two-stage recipe, 1216x704). Also accepted:
+    ltx-distilled (LTX-Video 0.9.7 13B distilled, 8 steps, fastest per clip), ltx-hd
+    (the 13B distilled in Lightricks' two-stage recipe, 1216x704), and with sound ltx-2
+    (LTX-2.5 22B distilled, 24 fps; --no-audio: video only) and ltx-2-hd (its two-stage
+    recipe, 1536x1024). Also accepted:
     a Hugging Face repo id (owner/name[@revision]) or a local diffusers directory (local
     backend).
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -20,10 +20,11 @@ from pippa_cli.request_options import OPTIONS, GivenOptions, RequestOption
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def request_flags(after: Mapping[str, str]) -> Callable[[F], F]:
-    """Give a command the table's options: the sections `after` names, each listed after
-    the command's own parameter that names it (`{"prompt": CUSTOMIZATION}`). The command
-    receives them as one `request: GivenOptions` parameter."""
+def request_flags(after: Mapping[str, str | Sequence[RequestOption[Any]]]) -> Callable[[F], F]:
+    """Give a command the table's options: the sections (or single options) `after`
+    names, each listed after the command's own parameter that names it
+    (`{"prompt": CUSTOMIZATION, "strict": (MODEL,)}`). The command receives them as one
+    `request: GivenOptions` parameter."""
 
     def decorate(command: F) -> F:
         signature = inspect.signature(command, eval_str=True)
@@ -35,11 +36,9 @@ def request_flags(after: Mapping[str, str]) -> Callable[[F], F]:
         parameters: list[inspect.Parameter] = []
         for parameter in own:
             parameters.append(parameter)
-            section = after.get(parameter.name)
-            for option in OPTIONS:
-                if option.section == section:
-                    parameters.append(_parameter(option))
-                    placed.append(option)
+            for option in _options(after.get(parameter.name)):
+                parameters.append(_parameter(option))
+                placed.append(option)
 
         @functools.wraps(command)
         def run(**values: Any) -> Any:
@@ -51,6 +50,15 @@ def request_flags(after: Mapping[str, str]) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+def _options(place: str | Sequence[RequestOption[Any]] | None) -> list[RequestOption[Any]]:
+    """The options one place lists: a section's, in the table's order, or those named."""
+    if place is None:
+        return []
+    if isinstance(place, str):
+        return [option for option in OPTIONS if option.section == place]
+    return list(place)
 
 
 def _name(option: RequestOption[Any]) -> str:
