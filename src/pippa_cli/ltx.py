@@ -274,7 +274,6 @@ def _render_frames(
     pipe: Any, request: RenderRequest, on_progress: ProgressCallback | None = None
 ) -> np.ndarray:
     import numpy as np
-    import torch
 
     report = on_progress or (lambda stage, step, total: None)
     if request.two_stage is not None:
@@ -286,20 +285,9 @@ def _render_frames(
     if isinstance(pipe, TwoStagePipelines):  # an HD model asked for one stage renders one
         pipe = pipe.pipe
     total = len(request.timesteps) if request.timesteps else request.steps
-
-    def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:
-        report("denoising", index + 1, total)
-        if index + 1 == total:
-            report("decoding", 0, 1)
-        return kwargs
-
     report("denoising", 0, total)
-    # Per request: one warm container serves small and large clips alike.
-    if request.vae_tiling:
-        pipe.vae.enable_tiling()
-    else:
-        pipe.vae.disable_tiling()
-    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    set_tiling(pipe, request.vae_tiling)
+    generator = cpu_generator(request.seed)
     extra: dict[str, Any] = {}
     if request.timesteps:
         extra["timesteps"] = list(request.timesteps)
@@ -334,7 +322,7 @@ def _render_frames(
         generator=generator,
         output_type="np",
         max_sequence_length=request.max_sequence_length,
-        callback_on_step_end=step_end,
+        callback_on_step_end=step_reporter("denoising", total, report, then="decoding"),
         **extra,
     )
     frames = np.asarray(output.frames[0])
@@ -351,3 +339,35 @@ def generate_mp4(
     if on_progress:
         on_progress("encoding", 0, 1)
     return encode_mp4(clip.frames, request.fps, request.metadata, clip.audio, clip.sample_rate)
+
+
+def cpu_generator(seed: int) -> Any:
+    """A CPU generator: the same seed draws the same noise on any machine (each pass of a
+    two-stage render gets the seed afresh, as the diffusers docs' examples do)."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def set_tiling(pipe: Any, tiling: bool) -> None:
+    """Decode in tiles or not, per request: one warm container serves small and large
+    clips alike."""
+    if tiling:
+        pipe.vae.enable_tiling()
+    else:
+        pipe.vae.disable_tiling()
+
+
+def step_reporter(
+    stage: str, total: int, report: ProgressCallback, then: str = ""
+) -> Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]:
+    """diffusers' callback_on_step_end, reporting step i of `total` of `stage` (and the
+    stage `then` once the last step is done)."""
+
+    def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:
+        report(stage, index + 1, total)
+        if then and index + 1 == total:
+            report(then, 0, 1)
+        return kwargs
+
+    return step_end

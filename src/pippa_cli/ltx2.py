@@ -88,6 +88,7 @@ def check_request(request: RenderRequest) -> None:
 
 def render_ltx2(pipe: Any, request: RenderRequest, report: ProgressCallback) -> Rendered:
     """Run the request; frames and the sound track (None when the request has no audio)."""
+    from pippa_cli.ltx import cpu_generator, set_tiling, step_reporter
     from pippa_cli.ltx2_two_stage import LTX2TwoStage, render_two_stage
 
     check_request(request)
@@ -107,7 +108,7 @@ def render_ltx2(pipe: Any, request: RenderRequest, report: ProgressCallback) -> 
     output = runner(
         width=request.width,
         height=request.height,
-        generator=generator(request.seed),
+        generator=cpu_generator(request.seed),
         output_type="np",
         callback_on_step_end=step_reporter("denoising", total, report, then="decoding"),
         **schedule(request),
@@ -142,33 +143,6 @@ def call_arguments(request: RenderRequest) -> dict[str, Any]:
         "max_sequence_length": request.max_sequence_length,
         **request.guidance_terms,
     }
-
-
-def generator(seed: int) -> Any:
-    """A CPU generator: the same seed draws the same noise on any machine."""
-    import torch
-
-    return torch.Generator(device="cpu").manual_seed(seed)
-
-
-def set_tiling(pipe: Any, tiling: bool) -> None:
-    """Per request: one warm container serves small and large clips alike."""
-    if tiling:
-        pipe.vae.enable_tiling()
-    else:
-        pipe.vae.disable_tiling()
-
-
-def step_reporter(stage: str, total: int, report: ProgressCallback, then: str = "") -> Any:
-    """diffusers' callback_on_step_end, reporting step i of `total` of `stage`."""
-
-    def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:
-        report(stage, index + 1, total)
-        if then and index + 1 == total:
-            report(then, 0, 1)
-        return kwargs
-
-    return step_end
 
 
 def rendered(pipe: Any, request: RenderRequest, frames: Any, audio: Any) -> Rendered:

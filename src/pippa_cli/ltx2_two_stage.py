@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pippa_cli.presets import UPSAMPLER_FOLDER
-
 if TYPE_CHECKING:
     from pippa_cli.ltx import ProgressCallback, Rendered, RenderRequest
     from pippa_cli.presets import ModelSource
@@ -53,21 +51,23 @@ def load_upsampler(
     from diffusers import LTX2LatentUpsamplePipeline
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-    model = LTX2LatentUpsamplerModel.from_pretrained(
-        source.upsampler,
-        subfolder=UPSAMPLER_FOLDER,
-        revision=source.upsampler_revision,
-        dtype=dtype,
-        local_files_only=local_files_only,
+    from pippa_cli.ltx_two_stage import upsample_pipeline
+
+    upsampler = upsample_pipeline(
+        LTX2LatentUpsamplerModel,
+        LTX2LatentUpsamplePipeline,
+        pipe,
+        source,
+        dtype,
+        local_files_only,
     )
-    upsampler: Any = LTX2LatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
-    upsampler.set_progress_bar_config(disable=True)
     return LTX2TwoStage(pipe, upsampler)
 
 
 def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallback) -> Rendered:
     """Run the recipe; frames of the request's size and its sound track."""
     from pippa_cli import ltx2
+    from pippa_cli.ltx import cpu_generator, set_tiling, step_reporter
 
     plan = request.two_stage
     assert plan is not None and plan.refine_sigmas  # ltx2.check_request saw to it
@@ -84,7 +84,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     if request.images:
         runner = ltx2.condition_pipeline(pipe)
         shared["conditions"] = ltx2.video_conditions(request.images, request.num_frames)
-    generator = ltx2.generator(request.seed)
+    generator = cpu_generator(request.seed)
 
     # 1. Stage one at half size: latents out (video denormalized, audio too).
     total = ltx2.steps(request)
@@ -95,7 +95,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
         generator=generator,
         output_type="latent",
         return_dict=False,
-        callback_on_step_end=ltx2.step_reporter("denoising", total, report),
+        callback_on_step_end=step_reporter("denoising", total, report),
         **ltx2.schedule(request),
         **shared,
     )
@@ -105,7 +105,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     report("upsampling", 1, 1)
     # 3. Stage two at the clip's size, re-noised to its first sigma, then the decode, in
     # tiles (the recipe's: the full size decoded whole would be its memory peak).
-    ltx2.set_tiling(pipe, True)
+    set_tiling(pipe, True)
     sigmas = list(plan.refine_sigmas)
     report("refining", 0, len(sigmas))
     output = runner(
@@ -118,7 +118,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
         noise_scale=sigmas[0],
         generator=generator,
         output_type="np",
-        callback_on_step_end=ltx2.step_reporter("refining", len(sigmas), report, then="decoding"),
+        callback_on_step_end=step_reporter("refining", len(sigmas), report, then="decoding"),
         **shared,
     )
     return ltx2.rendered(pipe, request, output.frames, output.audio)

@@ -61,16 +61,32 @@ def load_upsampler(
     from diffusers import LTXLatentUpsamplePipeline
     from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 
-    model = LTXLatentUpsamplerModel.from_pretrained(
+    upsampler = upsample_pipeline(
+        LTXLatentUpsamplerModel, LTXLatentUpsamplePipeline, pipe, source, dtype, local_files_only
+    )
+    return TwoStagePipelines(pipe, upsampler)
+
+
+def upsample_pipeline(
+    model_class: Any,
+    pipeline_class: Any,
+    pipe: Any,
+    source: ModelSource,
+    dtype: Any,
+    local_files_only: bool,
+) -> Any:
+    """The latent upsampler in `source`'s `latent_upsampler/` folder, as a pipeline of
+    `pipeline_class` sharing `pipe`'s VAE (LTX-Video's or LTX-2's classes)."""
+    model = model_class.from_pretrained(
         source.upsampler,
         subfolder=UPSAMPLER_FOLDER,
         revision=source.upsampler_revision,
         dtype=dtype,
         local_files_only=local_files_only,
     )
-    upsampler: Any = LTXLatentUpsamplePipeline(vae=pipe.vae, latent_upsampler=model)
+    upsampler = pipeline_class(vae=pipe.vae, latent_upsampler=model)
     upsampler.set_progress_bar_config(disable=True)
-    return TwoStagePipelines(pipe, upsampler)
+    return upsampler
 
 
 def plan_from_dict(data: Any, width: int, height: int) -> TwoStagePlan:
@@ -129,6 +145,8 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     import numpy as np
     import torch
 
+    from pippa_cli.ltx import cpu_generator, set_tiling, step_reporter
+
     plan = request.two_stage
     assert plan is not None  # render_frames calls this only with a plan
     if plan.refine_sigmas is not None:
@@ -136,10 +154,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     if not isinstance(pipes, TwoStagePipelines):
         raise ValueError("this model was loaded without a latent upsampler: no two-stage render")
     pipe = pipes.pipe
-    if request.vae_tiling:  # the recipe decodes the doubled size in tiles
-        pipe.vae.enable_tiling()
-    else:
-        pipe.vae.disable_tiling()
+    set_tiling(pipe, request.vae_tiling)  # the recipe decodes the doubled size in tiles
     shared: dict[str, Any] = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -163,9 +178,9 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
         width=plan.first_width,
         height=plan.first_height,
         num_inference_steps=request.steps,
-        generator=_generator(request.seed),
+        generator=cpu_generator(request.seed),
         output_type="latent",
-        callback_on_step_end=_steps("denoising", first_total, report),
+        callback_on_step_end=step_reporter("denoising", first_total, report),
         **first,
         **shared,
     ).frames
@@ -184,9 +199,9 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
         timesteps=list(plan.refine_timesteps),
         denoise_strength=plan.refine_strength,
         latents=latents,
-        generator=_generator(request.seed),
+        generator=cpu_generator(request.seed),
         output_type="pt",
-        callback_on_step_end=_steps("refining", refine_total, report, then="decoding"),
+        callback_on_step_end=step_reporter("refining", refine_total, report, then="decoding"),
         **shared,
     ).frames
     # 4. Resize to the clip's size: (frames, channels, height, width) in 0..1.
@@ -195,22 +210,3 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     )
     frames = video.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     return (frames * 255).round().astype(np.uint8)
-
-
-def _generator(seed: int) -> Any:
-    """Each pass gets the seed afresh (as the diffusers docs' example does)."""
-    import torch
-
-    return torch.Generator(device="cpu").manual_seed(seed)
-
-
-def _steps(stage: str, total: int, report: ProgressCallback, then: str = "") -> Any:
-    """diffusers' callback_on_step_end, reporting step i of `total` of `stage`."""
-
-    def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict:
-        report(stage, index + 1, total)
-        if then and index + 1 == total:
-            report(then, 0, 1)
-        return kwargs
-
-    return step_end

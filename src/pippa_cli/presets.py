@@ -179,6 +179,33 @@ _LTX2_MAX_SEQUENCE_LENGTH = 1024
 _DISTILLED_REPO = "Lightricks/LTX-Video-0.9.7-distilled"
 _DISTILLED_TIMESTEPS = (1000, 993, 987, 981, 975, 909, 725, 0.03)
 
+# LTX-2's one-stage preset; ltx-2-hd is the same with the two-stage recipe.
+_LTX2 = Preset(
+    name="ltx-2",
+    repo_id=_LTX2_REPO,
+    revision=_LTX2_REVISION,
+    steps=len(_LTX2_SIGMAS),
+    guidance=1.0,
+    sigmas=_LTX2_SIGMAS,
+    guidance_terms=_LTX2_UNGUIDED,
+    pipeline_class="LTX2Pipeline",
+    family=LTX_2,
+    audio=True,
+    fps=24,
+    description="LTX-2.5 22B distilled, video with sound: 8 steps, no guidance, 768x512 at 24 fps",
+    gpu_memory="~66 GB of weights (bf16); on an 80 GB GPU the text encoder and the "
+    "transformer take turns (model offload)",
+    weights_gb=66.1,
+    # Offloaded: the 35 GB transformer, the VAEs, connectors and vocoder (~9 GB);
+    # the ~22 GB Gemma text encoder is back on the CPU while they run.
+    offload_weights_gb=44.0,
+    activation_gb_per_k_tokens=1.2,
+    step_seconds=1.5,
+    max_side=2048,
+    max_tokens=_LTX2_MAX_TOKENS,
+    max_sequence_length=_LTX2_MAX_SEQUENCE_LENGTH,
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -237,44 +264,10 @@ PRESETS: dict[str, Preset] = {
                 upsampler_revision=None,
             ),
         ),
-        Preset(
-            name="ltx-2",
-            repo_id=_LTX2_REPO,
-            revision=_LTX2_REVISION,
-            steps=len(_LTX2_SIGMAS),
-            guidance=1.0,
-            sigmas=_LTX2_SIGMAS,
-            guidance_terms=_LTX2_UNGUIDED,
-            pipeline_class="LTX2Pipeline",
-            family=LTX_2,
-            audio=True,
-            fps=24,
-            description="LTX-2.5 22B distilled, video with sound: 8 steps, no guidance, "
-            "768x512 at 24 fps",
-            gpu_memory="~66 GB of weights (bf16); on an 80 GB GPU the text encoder and the "
-            "transformer take turns (model offload)",
-            weights_gb=66.1,
-            # Offloaded: the 35 GB transformer, the VAEs, connectors and vocoder (~9 GB);
-            # the ~22 GB Gemma text encoder is back on the CPU while they run.
-            offload_weights_gb=44.0,
-            activation_gb_per_k_tokens=1.2,
-            step_seconds=1.5,
-            max_side=2048,
-            max_tokens=_LTX2_MAX_TOKENS,
-            max_sequence_length=_LTX2_MAX_SEQUENCE_LENGTH,
-        ),
-        Preset(
+        _LTX2,
+        dataclasses.replace(
+            _LTX2,
             name="ltx-2-hd",
-            repo_id=_LTX2_REPO,
-            revision=_LTX2_REVISION,
-            steps=len(_LTX2_SIGMAS),
-            guidance=1.0,
-            sigmas=_LTX2_SIGMAS,
-            guidance_terms=_LTX2_UNGUIDED,
-            pipeline_class="LTX2Pipeline",
-            family=LTX_2,
-            audio=True,
-            fps=24,
             description="LTX-2.5 22B distilled, two-stage HD with sound (the diffusers "
             "LTX-2 recipe): 8 steps at half size, latent upsampler x2, 3 refining steps; "
             "1536x1024",
@@ -283,13 +276,8 @@ PRESETS: dict[str, Preset] = {
             # + the latent upsampler (~1.2 GB in bf16).
             weights_gb=67.3,
             offload_weights_gb=45.2,
-            activation_gb_per_k_tokens=1.2,
-            step_seconds=1.5,
             width=1536,
             height=1024,
-            max_side=2048,
-            max_tokens=_LTX2_MAX_TOKENS,
-            max_sequence_length=_LTX2_MAX_SEQUENCE_LENGTH,
             two_stage=TwoStage(
                 # The upsampler is in the model's own repository, at the same commit.
                 upsampler_repo=_LTX2_REPO,
