@@ -435,7 +435,7 @@ def test_a_lora_that_does_not_fit_is_exit_2_and_leaves_the_model_as_it_was(
         "wide": "is (4, 64) in the LoRA, (4, 32) in the model",
         "elsewhere": "the model has no layer transformer_blocks.7.",
         "partly": "the model has no layer transformer_blocks.9.",
-        "unet": "is not a key of an LTX-Video transformer",
+        "unet": "is not a key of the transformer (pippa applies transformer LoRAs)",
     }
     for name, path in bad.items():
         output = tmp_path / f"{name}.mp4"

@@ -542,3 +542,56 @@ def test_generate_with_ltx2_enhances_with_sound(groq: GroqServer, modal_standin:
     assert heard.exit_code == 0 and silent.exit_code == 0, (heard.output, silent.output)
     assert system_prompts(groq) == [SOUND_SYSTEM_PROMPT, SYSTEM_PROMPT]
     assert modal_standin.spawns[0].request["prompt"] == "A drummer plays as the crowd cheers."
+
+
+# --- found by the review ------------------------------------------------------------------
+
+
+def test_ltx2_hd_size_hint_names_only_sizes_that_render():
+    """96x96 rounds to 64x64 or 128x128, but 64x64 cannot render in two stages either."""
+    result = invoke(
+        "generate", "a drummer", "--model", "ltx-2-hd", "--width", "96", "--height", "96"
+    )
+
+    assert result.exit_code == 2
+    assert "Nearest sizes that work: 128x128." in result.stderr, result.stderr
+    assert "64x64" not in result.stderr.partition("Nearest")[2]
+
+
+def test_another_guidance_guides_the_sound_too():
+    """The preset's terms turn every other guidance off, the audio's included: with another
+    --guidance none is sent, so the pipeline guides the sound as well (its own recipe)."""
+
+    def terms(**options: float) -> dict[str, float]:
+        spec = build_spec(
+            prompt="a drummer", backend="modal", output="a.mp4", overwrite=True,
+            model="ltx-2", **options,
+        )  # fmt: skip
+        return render_request(spec, "task", "a drummer").guidance_terms
+
+    assert terms() == dict(PRESETS["ltx-2"].guidance_terms)
+    assert terms(guidance=1.0) == dict(PRESETS["ltx-2"].guidance_terms)
+    assert terms(guidance=3.0) == {}
+
+
+def test_two_ltx2_images_on_one_latent_frame_are_refused(tmp_path: Path):
+    """LTX-2 places images on its 8-frame grid: @2 and @4 would both be frame 1."""
+    from PIL import Image
+
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("RGB", (64, 64), (200, 40, 40)).save(name)
+
+    def images(*frames: int) -> object:
+        given = [f"{name}.png@{frame}" for name, frame in zip("abc", frames, strict=False)]
+        return build_spec(
+            prompt="a drummer", backend="modal", output="a.mp4", overwrite=True,
+            model="ltx-2", duration=3, image=given,
+        )  # fmt: skip
+
+    with pytest.raises(UsageError) as refused:
+        images(2, 4)
+    assert refused.value.message == (
+        "--image: the images at frames 2 and 4 both land on LTX-2's frame 1"
+    )
+    assert "8-frame grid" in (refused.value.hint or "")
+    images(0, 9, -1)  # frames 0, 9 and the last: three frames of the grid

@@ -180,14 +180,20 @@ def video_conditions(images: tuple[ImageCondition, ...], num_frames: int) -> lis
 
     from pippa_cli.ltx_conditioning import open_png
 
-    last = (num_frames - 1) // _FRAMES_PER_LATENT
     conditions = []
     for image in images:
-        index = 0
-        if image.frame > 0:
-            nearest = math.floor((image.frame - 1) / _FRAMES_PER_LATENT + 0.5) + 1
-            index = min(last, max(1, nearest))  # a clip of one latent frame: the first
+        index = latent_index(image.frame, num_frames)
         with open_png(image.png) as picture:
             rgb = picture.convert("RGB")
         conditions.append(LTX2VideoCondition(frames=rgb, index=index, strength=image.strength))
     return conditions
+
+
+def latent_index(frame: int, num_frames: int) -> int:
+    """The latent frame an image for `frame` (0 .. num_frames - 1) is placed at: the first,
+    or the nearest of the later 8-frame groups (frames 1, 9, 17, ...)."""
+    if frame <= 0:
+        return 0
+    last = (num_frames - 1) // _FRAMES_PER_LATENT
+    nearest = math.floor((frame - 1) / _FRAMES_PER_LATENT + 0.5) + 1
+    return min(last, max(1, nearest))  # a clip of one latent frame: the first

@@ -140,7 +140,9 @@ def lora_misfit(transformer: Any, state: dict[str, Any]) -> list[str]:
     problems = []
     for key, tensor in sorted(state.items()):  # the same report on every run
         if not key.startswith("transformer."):
-            problems.append(f"{key} is not a key of an LTX-Video transformer")
+            problems.append(
+                f"{key} is not a key of the transformer (pippa applies transformer LoRAs)"
+            )
             continue
         name, _, part = key[len("transformer.") :].partition(".lora_")
         module = modules.get(name)

@@ -35,7 +35,7 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         num_frames=spec.num_frames,
         timesteps=spec.timesteps,
         sigmas=sigmas(spec),
-        guidance_terms=dict(preset.guidance_terms),
+        guidance_terms=guidance_terms(spec),
         max_sequence_length=preset.max_sequence_length,
         decode_timestep=spec.model.defaults.decode_timestep,
         decode_noise_scale=spec.model.defaults.decode_noise_scale,
@@ -47,6 +47,15 @@ def render_request(spec: GenerateSpec, task_id: str, prompt: str) -> RenderReque
         loras=tuple(lora.weights() for lora in spec.loras),
         **spec.options.render_fields(),  # width, height, fps, steps, guidance, seed, ...
     )
+
+
+def guidance_terms(spec: GenerateSpec) -> dict[str, float]:
+    """LTX-2's guidance terms beyond --guidance: the preset's (a distilled checkpoint's, all
+    off) with its own guidance; with another --guidance none, so the pipeline's own recipe
+    applies (STG, modality guidance, the audio's own scale and rescale) and the sound is
+    guided too, not only the picture."""
+    preset = spec.model.defaults
+    return dict(preset.guidance_terms) if spec.guidance == preset.guidance else {}
 
 
 def sigmas(spec: GenerateSpec) -> list[float] | None:

@@ -303,6 +303,8 @@ def spec_from(
         height=checked[HEIGHT],
         directory=image_dir,
     )
+    if preset.family == LTX_2:
+        _check_latent_frames(images, frames_for(checked[DURATION], checked[FPS]))
     loras = load_loras(checked.every(LORA), scale=checked[LORA_SCALE], directory=lora_dir)
     return GenerateSpec(
         prompt=prompt,
@@ -325,9 +327,11 @@ def _two_stage_hint(preset: Preset, checked: CheckedOptions) -> str:
     if preset.family != LTX_2 or (width % 64 == 0 and height % 64 == 0):
         return f"Or use --model {'ltx-2' if preset.family == LTX_2 else 'ltx-distilled'}."
     # LTX-2's sides must be multiples of 64: round them down, and up.
-    below = f"{max(64, width // 64 * 64)}x{max(64, height // 64 * 64)}"
-    above = f"{-(-width // 64) * 64}x{-(-height // 64) * 64}"
-    return f"Nearest sizes that work: {below} or {above}. Or use --model ltx-2 (one stage)."
+    # At least 128 a side: stage one renders half of it, and 64 is its smallest.
+    below = f"{max(128, width // 64 * 64)}x{max(128, height // 64 * 64)}"
+    above = f"{max(128, -(-width // 64) * 64)}x{max(128, -(-height // 64) * 64)}"
+    sizes = below if below == above else f"{below} or {above}"
+    return f"Nearest sizes that work: {sizes}. Or use --model ltx-2 (one stage)."
 
 
 def _extend_source(checked: CheckedOptions, directory: Path | None) -> SourceVideo | None:
@@ -341,3 +345,22 @@ def _extend_source(checked: CheckedOptions, directory: Path | None) -> SourceVid
             "An extended clip starts from its source's last frames: drop --image.",
         )
     return read_source(text, directory)
+
+
+def _check_latent_frames(images: tuple[InputImage, ...], num_frames: int) -> None:
+    """LTX-2 places an image at a latent frame (ltx2.latent_index): two images that land
+    on the same one would be two keyframes at one moment. UsageError if they do."""
+    from pippa_cli.ltx2 import latent_index
+
+    taken: dict[int, int] = {}
+    for image in images:
+        index = latent_index(image.frame, num_frames)
+        if index in taken:
+            shown = 0 if index == 0 else (index - 1) * 8 + 1
+            raise UsageError(
+                f"--image: the images at frames {taken[index]} and {image.frame} both land on "
+                f"LTX-2's frame {shown}",
+                "LTX-2 places images on an 8-frame grid (frames 0, 1, 9, 17, ...): space them "
+                "at least 8 frames apart.",
+            )
+        taken[index] = image.frame
