@@ -247,7 +247,6 @@ def render(
 ) -> Rendered:
     """Run the diffusion and decode: the frames, and the sound of a model that has it."""
     from pippa_cli.ltx2 import is_ltx2
-    from pippa_cli.ltx2_two_stage import LTX2TwoStage
     from pippa_cli.ltx_lora import applied_loras
     from pippa_cli.ltx_two_stage import TwoStagePipelines
 
@@ -261,7 +260,7 @@ def render(
         raise ValueError("sigmas and guidance terms are LTX-2's: this is an LTX-Video model")
     # Loaded for this render, unloaded after it however it ends (a misfit: before denoising);
     # on the transformer both passes of a two-stage render share.
-    base = pipe.pipe if isinstance(pipe, TwoStagePipelines | LTX2TwoStage) else pipe
+    base = pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
     with applied_loras(base, request.loras):
         if ltx2:
             from pippa_cli.ltx2 import render_ltx2
@@ -309,25 +308,36 @@ def _render_frames(
         runner = condition_pipeline(pipe)
         extra["conditions"] = [source.condition()]
     output = runner(
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
         width=request.width,
         height=request.height,
-        num_frames=request.num_frames,
-        frame_rate=request.fps,
         num_inference_steps=request.steps,
-        guidance_scale=request.guidance,
-        decode_timestep=request.decode_timestep,
-        decode_noise_scale=request.decode_noise_scale,
         generator=generator,
         output_type="np",
-        max_sequence_length=request.max_sequence_length,
         callback_on_step_end=step_reporter("denoising", total, report, then="decoding"),
+        **call_arguments(request),
         **extra,
     )
     frames = np.asarray(output.frames[0])
     rendered = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
     return rendered if source is None else source.joined(rendered)
+
+
+def call_arguments(request: RenderRequest) -> dict[str, Any]:
+    """What every diffusers pass of a request is called with, either family and either
+    stage (the size, schedule, generator and output type are each pass's own)."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        # Always explicit: LTX-2 would let a duration head (or its default 121) choose.
+        "num_frames": request.num_frames,
+        "frame_rate": request.fps,
+        "guidance_scale": request.guidance,
+        "decode_timestep": request.decode_timestep,
+        "decode_noise_scale": request.decode_noise_scale,
+        "max_sequence_length": request.max_sequence_length,
+        # LTX-2's other guidance terms (render refuses them for LTX-Video).
+        **request.guidance_terms,
+    }
 
 
 def generate_mp4(

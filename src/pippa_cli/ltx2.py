@@ -88,7 +88,7 @@ def check_request(request: RenderRequest) -> None:
 
 def render_ltx2(pipe: Any, request: RenderRequest, report: ProgressCallback) -> Rendered:
     """Run the request; frames and the sound track (None when the request has no audio)."""
-    from pippa_cli.ltx import cpu_generator, set_tiling, step_reporter
+    from pippa_cli.ltx import call_arguments, cpu_generator, set_tiling, step_reporter
     from pippa_cli.ltx2_two_stage import LTX2TwoStage, render_two_stage
 
     check_request(request)
@@ -127,22 +127,6 @@ def schedule(request: RenderRequest) -> dict[str, Any]:
     if request.sigmas:
         return {"sigmas": list(request.sigmas), "num_inference_steps": len(request.sigmas)}
     return {"num_inference_steps": request.steps}
-
-
-def call_arguments(request: RenderRequest) -> dict[str, Any]:
-    """What every LTX-2 pass of a request is called with."""
-    return {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        # Always explicit: None would let a duration head (or the default 121) choose.
-        "num_frames": request.num_frames,
-        "frame_rate": request.fps,
-        "guidance_scale": request.guidance,
-        "decode_timestep": request.decode_timestep,
-        "decode_noise_scale": request.decode_noise_scale,
-        "max_sequence_length": request.max_sequence_length,
-        **request.guidance_terms,
-    }
 
 
 def rendered(pipe: Any, request: RenderRequest, frames: Any, audio: Any) -> Rendered:

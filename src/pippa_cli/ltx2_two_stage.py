@@ -14,34 +14,18 @@ repeating stage one's. Image conditions go to both passes (the condition pipelin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from pippa_cli.ltx_two_stage import TwoStagePipelines, upsample_pipeline
 
 if TYPE_CHECKING:
     from pippa_cli.ltx import ProgressCallback, Rendered, RenderRequest
     from pippa_cli.presets import ModelSource
 
 
-@dataclass
-class LTX2TwoStage:
-    """The LTX-2 pipeline and its latent upsampler (sharing the VAE), moved as one."""
-
-    pipe: Any  # LTX2Pipeline
-    upsampler: Any  # LTX2LatentUpsamplePipeline
-
-    def to(self, device: str) -> LTX2TwoStage:
-        self.pipe.to(device)
-        self.upsampler.to(device)
-        return self
-
-    def enable_model_cpu_offload(self) -> None:
-        """Each of the pipeline's models on the GPU only while it runs (container.py: a
-        GPU too small for all at once). The upsampler (~1 GB) stays there: offloading its
-        pipeline too would hook the VAE the two share a second time, breaking the first
-        pipeline's chain; with latents in and out it runs no VAE, and its pipeline runs on
-        the device the VAE's hook names."""
-        self.pipe.enable_model_cpu_offload()
-        self.upsampler.latent_upsampler.to("cuda")
+class LTX2TwoStage(TwoStagePipelines):
+    """LTX-2's pipeline and latent upsampler: the pair ltx_two_stage loads, told apart
+    from LTX-Video's by its type (rendering dispatches on it)."""
 
 
 def load_upsampler(
@@ -50,8 +34,6 @@ def load_upsampler(
     """`pipe` with the latent upsampler of `source` (its `latent_upsampler/` folder)."""
     from diffusers import LTX2LatentUpsamplePipeline
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
-
-    from pippa_cli.ltx_two_stage import upsample_pipeline
 
     upsampler = upsample_pipeline(
         LTX2LatentUpsamplerModel,
@@ -67,7 +49,7 @@ def load_upsampler(
 def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallback) -> Rendered:
     """Run the recipe; frames of the request's size and its sound track."""
     from pippa_cli import ltx2
-    from pippa_cli.ltx import cpu_generator, set_tiling, step_reporter
+    from pippa_cli.ltx import call_arguments, cpu_generator, set_tiling, step_reporter
 
     plan = request.two_stage
     assert plan is not None and plan.refine_sigmas  # ltx2.check_request saw to it
@@ -79,7 +61,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
             f"{request.height}, not {plan.first_width}x{plan.first_height}"
         )
     pipe = pipes.pipe
-    shared = ltx2.call_arguments(request)
+    shared = call_arguments(request)
     runner = pipe
     if request.images:
         runner = ltx2.condition_pipeline(pipe)

@@ -42,15 +42,26 @@ _FIELDS = frozenset(
 
 @dataclass
 class TwoStagePipelines:
-    """The distilled pipeline and its latent upsampler (sharing the VAE), moved as one."""
+    """A pipeline and its latent upsampler (sharing the VAE), moved as one: LTX-Video's
+    (LTXConditionPipeline, LTXLatentUpsamplePipeline); LTX-2's is the subclass
+    ltx2_two_stage.LTX2TwoStage."""
 
-    pipe: Any  # LTXConditionPipeline
-    upsampler: Any  # LTXLatentUpsamplePipeline
+    pipe: Any
+    upsampler: Any
 
     def to(self, device: str) -> TwoStagePipelines:
         self.pipe.to(device)
         self.upsampler.to(device)
         return self
+
+    def enable_model_cpu_offload(self) -> None:
+        """Each of the pipeline's models on the GPU only while it runs (container.py: a
+        GPU too small for all at once). The upsampler (~1 GB) stays there: offloading its
+        pipeline too would hook the VAE the two share a second time, breaking the first
+        pipeline's chain; with latents in and out it runs no VAE, and its pipeline runs on
+        the device the VAE's hook names."""
+        self.pipe.enable_model_cpu_offload()
+        self.upsampler.latent_upsampler.to("cuda")
 
 
 def load_upsampler(
@@ -145,7 +156,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     import numpy as np
     import torch
 
-    from pippa_cli.ltx import cpu_generator, set_tiling, step_reporter
+    from pippa_cli.ltx import call_arguments, cpu_generator, set_tiling, step_reporter
 
     plan = request.two_stage
     assert plan is not None  # render_frames calls this only with a plan
@@ -155,16 +166,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
         raise ValueError("this model was loaded without a latent upsampler: no two-stage render")
     pipe = pipes.pipe
     set_tiling(pipe, request.vae_tiling)  # the recipe decodes the doubled size in tiles
-    shared: dict[str, Any] = {
-        "prompt": request.prompt,
-        "negative_prompt": request.negative_prompt,
-        "num_frames": request.num_frames,
-        "frame_rate": request.fps,
-        "guidance_scale": request.guidance,
-        "decode_timestep": request.decode_timestep,
-        "decode_noise_scale": request.decode_noise_scale,
-        "max_sequence_length": request.max_sequence_length,
-    }
+    shared = call_arguments(request)
     if request.images:
         from pippa_cli.ltx_conditioning import video_conditions
 
