@@ -380,7 +380,7 @@ def test_the_extended_clip_is_the_source_then_whole_blocks_of_new_frames(
     fox, more = extended["fox"], extended["more"]
     assert fox.shape == (25, 64, 64, 3)
     assert more.shape == (25 + ADDED, 64, 64, 3)
-    # The source's frames come first, encoded once more (CRF 18: a small loss only) ...
+    # The source's frames come first, encoded once more (CRF 17: a small loss only) ...
     kept = np.abs(more[:25].astype(int) - fox).mean()
     # ... and the new frames are new: as far from the source's last frame as frames are
     # from each other, far beyond that loss.
@@ -470,6 +470,8 @@ def test_the_modal_class_extends_a_clip(tiny_model: Path, fox: bytes, tmp_path: 
     info = probe(path)
     assert (info.width, info.height, info.frames) == (64, 64, 25 + 8)
     assert info.metadata["title"] == "more fox"
-    assert np.abs(decode_frames(path)[:25].astype(int) - _decode(fox)).mean() < 6
+    # Kept, not re-rendered (that would differ by ~85): only a re-encode's loss, which on
+    # this noise (x264's worst case) comes to ~6.6 levels of 255.
+    assert np.abs(decode_frames(path)[:25].astype(int) - _decode(fox)).mean() < 7.5
     assert isinstance(refused, RemoteFailure) and refused.category == REQUEST
     assert "extend is 64x64, not the clip's 96x64" in refused.message
