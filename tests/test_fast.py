@@ -46,6 +46,13 @@ def test_fifty_steps_run_23_in_full_and_the_ends_are_never_cached():
     assert problem(MIN_STEPS) is None and problem(MIN_STEPS - 1) is not None
 
 
+def test_the_help_gives_the_schedule_as_it_is():
+    from pippa_cli.request_options import FAST
+
+    skipped = 50 - len(computed_steps(50))
+    assert f"{skipped} of 50 steps" in FAST.cli_help and f"{MIN_STEPS} or more" in FAST.cli_help
+
+
 @pytest.mark.parametrize("steps", range(MIN_STEPS, 201))
 def test_every_allowed_schedule_caches_something_and_keeps_its_ends(steps: int):
     computed = computed_steps(steps)
