@@ -6,13 +6,14 @@ differences say nothing of real quality, and an adaptive cache (FirstBlockCache,
 skips when the first block's output changes little) skips as random weights make it,
 not as real ones would. A fixed-schedule cache (TaylorSeer, pippa's --fast) skips the
 same steps whatever the weights: its count here is the count on the real model. Nothing
-is timed (the CPU's seconds say nothing of a GPU's): benchmarks/gpu.py measures `fast`.
+is timed (the CPU's seconds say nothing of a GPU's): time `fast` on a GPU (benchmarks/gpu.py).
 
 Each transformer block's feed-forward and each attention's query projection are counted
 as they run: a cached block or attention runs neither. Figures: blocks and attentions run
 (cached / uncached), PSNR and max abs difference of the frames in [0, 1] from the
 uncached render, whether the same seed renders the same frames, and whether the next
-render without the cache is bit-identical to the uncached one.
+render without the cache is bit-identical to the uncached one. LTX-2's sound figure says
+little: the tiny vocoder barely depends on its latents (two seeds' sounds differ by ~2e-3).
 
 Run: python benchmarks/step_cache.py [--steps 50] [--only ltx-video]
 """
@@ -45,8 +46,12 @@ def main() -> None:
 
     import torch
     from diffusers import LTX2Pipeline, LTXPipeline
+    from diffusers.utils import logging
 
     from pippa_cli.step_cache import cache_config, computed_steps
+
+    logging.set_verbosity_error()  # the figures only: no loading bars or notices
+    logging.disable_progress_bar()
 
     fixed = computed_steps(args.steps)
     print(
@@ -140,7 +145,7 @@ def evaluate(label: str, pipe: Any, steps: int, configs: dict[str, Callable[[], 
         after, _, _ = render()
         sound = ""
         if audio is not None and base_audio is not None:
-            sound = f", sound max abs {abs(audio - base_audio).max():.4f}"
+            sound = f", sound max abs {abs(audio - base_audio).max():.1e}"
         print(
             f"  {name}: blocks {cached['blocks']}/{plain['blocks']} "
             f"({1 - cached['blocks'] / plain['blocks']:.0%} skipped), attentions "
