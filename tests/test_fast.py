@@ -271,6 +271,32 @@ def test_render_refuses_fast_on_a_short_schedule_before_denoising(tiny_model: Pa
     assert reports == [] and not pipe.transformer.is_cache_enabled
 
 
+@pytest.fixture(scope="module")
+def hd_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_ltx import build_tiny_two_stage
+
+    return build_tiny_two_stage(tmp_path_factory.mktemp("tiny-hd") / "model", tiny_model)
+
+
+def test_a_two_stage_render_caches_stage_one_and_refines_in_full(hd_model: Path):
+    from pippa_cli.ltx import load_pipeline, render_frames
+    from pippa_cli.ltx_two_stage import refine_steps
+    from pippa_cli.presets import resolve_model
+    from tests.test_two_stage import request as hd_request
+
+    pipes = load_pipeline(resolve_model(str(hd_model)))
+    passes = block_passes(pipes.pipe.transformer)
+    request = hd_request(steps=MIN_STEPS, timesteps=None, fast=True)
+    assert request.two_stage is not None
+
+    frames = render_frames(pipes, request)
+
+    # No CFG (guidance 1): one transformer call a step, in each pass.
+    assert len(passes) == len(computed_steps(MIN_STEPS)) + refine_steps(request.two_stage)
+    assert np.array_equal(render_frames(pipes, request), frames)
+    assert not pipes.pipe.transformer.is_cache_enabled
+
+
 def test_fast_on_ltx2_caches_video_and_sound_and_leaves_no_cache(tiny_ltx2: Path):
     from pippa_cli.ltx import load_pipeline, render
     from pippa_cli.presets import resolve_model
