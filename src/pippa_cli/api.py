@@ -8,9 +8,9 @@
 
 Options are the CLI's, as keywords (duration, fps, width, height, steps, guidance,
 negative_prompt, seed, model, image, extend, lora, lora_scale, style, camera_angle,
-lighting, movement, mood, allow_large, enhance, audio); those not given take the CLI's defaults and
-settings (PIPPA_* variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or a list of
-them, as `--image` takes them (a Path is the file it names, at frame 0); `extend` an MP4
+lighting, movement, mood, allow_large, enhance, audio, fast); those not given take the CLI's
+defaults and settings (PIPPA_* variables, .env). `image` is one `PATH[@FRAME][:STRENGTH]` or
+a list of them, as `--image` takes them (a Path is the file it names, at frame 0); `extend` an MP4
 to continue (a str or Path; `duration` is then the length added); `lora` one
 `SOURCE[=SCALE]` or a list, as `--lora` takes them (a Path is read as its text).
 A bad request raises `UsageError` before anything is spent; every other failure raises a

@@ -101,6 +101,8 @@ class RenderRequest:
     sigmas: list[float] | None = None
     # LTX-2's guidance terms beyond `guidance` (diffusers' keyword: value), the preset's.
     guidance_terms: dict[str, float] = field(default_factory=dict)
+    # --fast: the transformer skips cached steps (step_cache.py) for this render only.
+    fast: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -249,6 +251,7 @@ def render(
     from pippa_cli.ltx2 import is_ltx2
     from pippa_cli.ltx_lora import applied_loras
     from pippa_cli.ltx_two_stage import TwoStagePipelines
+    from pippa_cli.step_cache import cached_steps
 
     report = on_progress or (lambda stage, step, total: None)
     ltx2 = is_ltx2(pipe)
@@ -259,9 +262,11 @@ def render(
     elif request.sigmas or request.guidance_terms:
         raise ValueError("sigmas and guidance terms are LTX-2's: this is an LTX-Video model")
     # Loaded for this render, unloaded after it however it ends (a misfit: before denoising);
-    # on the transformer both passes of a two-stage render share.
+    # on the transformer both passes of a two-stage render share. So is --fast's cache.
     base = pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
-    with applied_loras(base, request.loras):
+    steps = len(request.timesteps or request.sigmas or []) or request.steps
+    cached = steps if request.fast else None
+    with applied_loras(base, request.loras), cached_steps(base.transformer, cached):
         if ltx2:
             from pippa_cli.ltx2 import render_ltx2
 

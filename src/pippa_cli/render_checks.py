@@ -1,5 +1,5 @@
-"""The checks RenderRequest.from_dict runs on how a request samples: its sound, sigma
-schedule, guidance terms and prompt length (LTX-2's fields and their neighbours).
+"""The checks RenderRequest.from_dict runs on how a request samples: its sound, --fast,
+sigma schedule, guidance terms and prompt length (LTX-2's fields and their neighbours).
 
 A request crosses to Modal as a plain dict, from a client that may be older or newer
 than the deployment: what this code cannot render exactly as asked is refused
@@ -25,10 +25,21 @@ _AUDIO_FALLBACK = {
 
 
 def checked_sampling(request: RenderRequest) -> RenderRequest:
-    """`request` with its audio, sigmas, guidance terms and max_sequence_length checked
+    """`request` with its audio, fast, sigmas, guidance terms and max_sequence_length checked
     (numbers as floats); ValueError for one it cannot render."""
     if not isinstance(request.audio, bool):
         raise ValueError(f"audio is true or false, not {request.audio!r}")
+    if not isinstance(request.fast, bool):
+        raise ValueError(f"fast is true or false, not {request.fast!r}")
+    if request.fast:
+        from pippa_cli.step_cache import problem
+
+        steps = request.steps
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise ValueError(f"steps {steps!r} is not a whole number")
+        reason = problem(len(request.timesteps) if request.timesteps else steps)
+        if reason is not None:
+            raise ValueError(f"fast: {reason}")
     length = request.max_sequence_length
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"max_sequence_length {length!r} is not a positive whole number")

@@ -339,6 +339,16 @@ AUDIO = RequestOption(
     # Recorded in a shape of its own: what the MP4's track is, or false (GenerateSpec).
     recorded=False,
 )
+FAST = RequestOption(
+    "fast",
+    bool,
+    False,
+    "Skip about half the transformer's work on a long schedule (50 steps: 27 of 50 steps "
+    "extrapolated, diffusers' TaylorSeer cache), for some loss of detail. Needs 20 or more "
+    "steps: for --model ltx-video, not the 8-step presets.",
+    SWITCHES,
+    render_field="fast",
+)
 CUSTOMIZATIONS: tuple[RequestOption[str], ...] = tuple(
     RequestOption(
         field.name,
@@ -373,6 +383,7 @@ OPTIONS: tuple[RequestOption[Any], ...] = (
     ALLOW_LARGE,
     ENHANCE,
     AUDIO,
+    FAST,
 )
 BY_NAME: dict[str, RequestOption[Any]] = {option.name: option for option in OPTIONS}
 # The options a JSON Lines line may set.

@@ -32,6 +32,7 @@ from pippa_cli.request_options import (
     DURATION,
     ENHANCE,
     EXTEND,
+    FAST,
     FPS,
     GUIDANCE,
     HEIGHT,
@@ -93,6 +94,8 @@ class GenerateSpec:
     allow_large = OptionAttribute(ALLOW_LARGE)
     # The sound track is wanted (--no-audio: False); only a model with sound has one.
     audio = OptionAttribute(AUDIO)
+    # --fast: the transformer's step cache (step_cache.py), a quality trade.
+    fast = OptionAttribute(FAST)
 
     @property
     def sound(self) -> bool:
@@ -258,6 +261,8 @@ def spec_from(
     checked = check(options, lambda: source().defaults)
     preset = source().defaults
     steps = checked[STEPS]
+    if checked[FAST]:
+        _check_fast(source(), steps)
     if preset.family == LTX_2 and checked[EXTEND]:
         # Before the source is read: pippa extends a clip with LTX-Video's conditioning,
         # which LTX-2 (a different model, with a sound track to continue) does not take.
@@ -318,6 +323,25 @@ def spec_from(
         images=images,
         extend=extend,
         loras=loras,
+    )
+
+
+def _check_fast(source: ModelSource, steps: int) -> None:
+    """UsageError for --fast on a schedule too short to cache (the 8-step presets)."""
+    from pippa_cli.step_cache import MIN_STEPS, problem
+
+    reason = problem(steps)
+    if reason is None:
+        return
+    if steps == source.defaults.steps:
+        raise UsageError(
+            f"--fast does not go with --model {source.label}: its {reason}",
+            "Its short schedule is the fast way already: drop --fast. --fast is for "
+            "--model ltx-video (50 steps).",
+        )
+    raise UsageError(
+        f"--fast with --steps {steps}: {reason}",
+        f"Ask for --steps {MIN_STEPS} or more, or drop --fast.",
     )
 
 
