@@ -107,6 +107,11 @@ class RenderRequest:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def denoising_steps(self) -> int:
+        """The steps stage one denoises: its timesteps' count when it has them (LTX-2's
+        sigmas are always `steps` long: from_dict checks it)."""
+        return len(self.timesteps) if self.timesteps else self.steps
+
     @classmethod
     def field_names(cls) -> list[str]:
         return sorted(f.name for f in dataclasses.fields(cls))
@@ -264,8 +269,7 @@ def render(
     # Loaded for this render, unloaded after it however it ends (a misfit: before denoising);
     # on the transformer both passes of a two-stage render share. So is --fast's cache.
     base = pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
-    steps = len(request.timesteps or request.sigmas or []) or request.steps
-    cached = steps if request.fast else None
+    cached = request.denoising_steps() if request.fast else None
     with applied_loras(base, request.loras), cached_steps(base.transformer, cached):
         if ltx2:
             from pippa_cli.ltx2 import render_ltx2
@@ -288,7 +292,7 @@ def _render_frames(
 
     if isinstance(pipe, TwoStagePipelines):  # an HD model asked for one stage renders one
         pipe = pipe.pipe
-    total = len(request.timesteps) if request.timesteps else request.steps
+    total = request.denoising_steps()
     report("denoising", 0, total)
     set_tiling(pipe, request.vae_tiling)
     generator = cpu_generator(request.seed)

@@ -97,7 +97,7 @@ def render_ltx2(pipe: Any, request: RenderRequest, report: ProgressCallback) -> 
     if isinstance(pipe, LTX2TwoStage):  # an HD model asked for one stage renders one
         pipe = pipe.pipe
     set_tiling(pipe, request.vae_tiling)
-    total = steps(request)
+    total = request.denoising_steps()
     report("denoising", 0, total)
     extra: dict[str, Any] = {}
     runner = pipe
@@ -116,10 +116,6 @@ def render_ltx2(pipe: Any, request: RenderRequest, report: ProgressCallback) -> 
         **extra,
     )
     return rendered(pipe, request, output.frames, output.audio)
-
-
-def steps(request: RenderRequest) -> int:
-    return len(request.sigmas) if request.sigmas else request.steps
 
 
 def schedule(request: RenderRequest) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
     generator = cpu_generator(request.seed)
 
     # 1. Stage one at half size: latents out (video denormalized, audio too).
-    total = ltx2.steps(request)
+    total = request.denoising_steps()
     report("denoising", 0, total)
     video, audio = runner(
         width=plan.first_width,

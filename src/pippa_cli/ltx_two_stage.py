@@ -173,7 +173,7 @@ def render_two_stage(pipes: Any, request: RenderRequest, report: ProgressCallbac
         shared["conditions"] = video_conditions(request.images)
 
     # 1. Stage one at the small size: latents out.
-    first_total = len(request.timesteps) if request.timesteps else request.steps
+    first_total = request.denoising_steps()
     first: dict[str, Any] = {"timesteps": list(request.timesteps)} if request.timesteps else {}
     report("denoising", 0, first_total)
     latents = pipe(

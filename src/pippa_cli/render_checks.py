@@ -37,7 +37,7 @@ def checked_sampling(request: RenderRequest) -> RenderRequest:
         steps = request.steps
         if isinstance(steps, bool) or not isinstance(steps, int):
             raise ValueError(f"steps {steps!r} is not a whole number")
-        reason = problem(len(request.timesteps) if request.timesteps else steps)
+        reason = problem(request.denoising_steps())
         if reason is not None:
             raise ValueError(f"fast: {reason}")
     length = request.max_sequence_length
