@@ -463,11 +463,13 @@ _SMALL_LTX2_VIDEO_VAE = {
 # base_channels stays 128: the latent statistics have one entry per packed audio feature
 # (latent_channels x mel_bins / 4 = 128).
 _SMALL_LTX2_AUDIO_VAE = {"ch_mult": (1, 2), "num_res_blocks": 1}
+# Each upsampling stage halves the channels: 6 stages from 128 leave 2 (the full 1536, 24),
+# the bandwidth extension's 5 from 64 leave 2 (the full 512, 16).
 _SMALL_LTX2_VOCODER = {
-    "hidden_channels": 32,
+    "hidden_channels": 128,
     "resnet_kernel_sizes": [3],
     "resnet_dilations": [[1, 3, 5]],
-    "bwe_hidden_channels": 32,
+    "bwe_hidden_channels": 64,
     "bwe_resnet_kernel_sizes": [3],
     "bwe_resnet_dilations": [[1, 3, 5]],
 }

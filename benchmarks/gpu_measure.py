@@ -260,51 +260,56 @@ def peak_memory(cuda: bool) -> int:
 
 def measure(pipe: Any, request: Any, runs: int, cuda: bool, bare: bool = True) -> Measured:
     """One warm-up render (recording pippa's diffusers calls), then `runs` timed renders
-    through pippa's path and, with `bare`, `runs` of the same calls bare."""
+    through pippa's path, each followed (with `bare`) by the same calls made bare:
+    interleaved, so a machine that slows down or speeds up affects both alike."""
     from pippa_cli.ltx import render
-    from pippa_cli.mp4 import encode_mp4
 
-    clock = StageClock(cuda).attach(pipe)
-    try:
-        with recorded_calls(pipe) as calls:
-            render(pipe, request)  # warm-up: kernels, allocator, compile
-        if cuda:
-            import torch
+    with recorded_calls(pipe) as calls:
+        render(pipe, request)  # warm-up: kernels, allocator, compile
+    if cuda:
+        import torch
 
-            torch.cuda.reset_peak_memory_stats()
-        per_run: list[dict[str, float]] = []
-        for _ in range(runs):
-            clock.reset()
-            begin = clock.now()
-            clip = render(pipe, request)
-            rendered = clock.now() - begin
-            begin = time.perf_counter()
-            encode_mp4(clip.frames, request.fps, request.metadata, clip.audio, clip.sample_rate)
-            encoded = time.perf_counter() - begin
-            staged = sum(clock.seconds.values())
-            per_run.append(
-                {**clock.seconds, MP4: encoded, OTHER: rendered - staged, "render": rendered}
-            )
-    finally:
-        clock.detach()
+        torch.cuda.reset_peak_memory_stats()
+    per_run: list[dict[str, float]] = []
+    bare_times: list[float] = []
+    for _ in range(runs):
+        per_run.append(_timed_render(pipe, request, cuda))
+        if bare:
+            bare_times.append(_timed_replay(calls, cuda))
     peak = peak_memory(cuda)
     medians = {key: statistics.median(run[key] for run in per_run) for key in per_run[0]}
     render_s = medians.pop("render")
     totals = [run["render"] + run[MP4] for run in per_run]
     result = Measured(medians, statistics.median(totals), runs, peak, render=render_s)
-    if bare:
-        result.bare = _timed_replays(calls, runs, cuda)
+    if bare_times:
+        result.bare = statistics.median(bare_times)
     return result
 
 
-def _timed_replays(calls: list[Any], runs: int, cuda: bool) -> float:
-    clock = StageClock(cuda)
-    times = []
-    for _ in range(runs):
+def _timed_render(pipe: Any, request: Any, cuda: bool) -> dict[str, float]:
+    """One render through pippa's path with the stage clock on, then its MP4 encode."""
+    from pippa_cli.ltx import render
+    from pippa_cli.mp4 import encode_mp4
+
+    clock = StageClock(cuda).attach(pipe)
+    try:
         begin = clock.now()
-        replay(calls)
-        times.append(clock.now() - begin)
-    return statistics.median(times)
+        clip = render(pipe, request)
+        rendered = clock.now() - begin
+    finally:
+        clock.detach()  # the bare replay runs without hooks
+    begin = time.perf_counter()
+    encode_mp4(clip.frames, request.fps, request.metadata, clip.audio, clip.sample_rate)
+    encoded = time.perf_counter() - begin
+    staged = sum(clock.seconds.values())
+    return {**clock.seconds, MP4: encoded, OTHER: rendered - staged, "render": rendered}
+
+
+def _timed_replay(calls: list[Any], cuda: bool) -> float:
+    clock = StageClock(cuda)
+    begin = clock.now()
+    replay(calls)
+    return clock.now() - begin
 
 
 @dataclass
