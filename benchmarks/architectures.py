@@ -62,7 +62,12 @@ LTX_090_VAE: dict[str, Any] = {
     "out_channels": 3,
     "latent_channels": 128,
     "block_out_channels": (128, 256, 512, 512),
-    "down_block_types": ("LTXVideoDownBlock3D", "LTXVideoDownBlock3D", "LTXVideoDownBlock3D", "LTXVideoDownBlock3D"),
+    "down_block_types": (
+        "LTXVideoDownBlock3D",
+        "LTXVideoDownBlock3D",
+        "LTXVideoDownBlock3D",
+        "LTXVideoDownBlock3D",
+    ),
     "decoder_block_out_channels": (128, 256, 512, 512),
     "layers_per_block": (4, 3, 3, 3, 4),
     "decoder_layers_per_block": (4, 3, 3, 3, 4),
@@ -134,7 +139,12 @@ LTX_097_VAE: dict[str, Any] = {
     "out_channels": 3,
     "latent_channels": 128,
     "block_out_channels": (128, 256, 512, 1024, 2048),
-    "down_block_types": ("LTXVideo095DownBlock3D", "LTXVideo095DownBlock3D", "LTXVideo095DownBlock3D", "LTXVideo095DownBlock3D"),
+    "down_block_types": (
+        "LTXVideo095DownBlock3D",
+        "LTXVideo095DownBlock3D",
+        "LTXVideo095DownBlock3D",
+        "LTXVideo095DownBlock3D",
+    ),
     "decoder_block_out_channels": (256, 512, 1024),
     "layers_per_block": (4, 6, 6, 2, 2),
     "decoder_layers_per_block": (5, 5, 5, 5),
@@ -271,13 +281,19 @@ LTX2_CONNECTORS: dict[str, Any] = {
     "audio_hidden_dim": 2048,
     "proj_bias": True,
 }
-# get_ltx2_video_vae_config("2.5") (the 2.3 block structure); timestep_conditioning False, the script's default (its --timestep_conditioning flag).
+# get_ltx2_video_vae_config("2.5") (the 2.3 block structure); timestep_conditioning False,
+# the script's default (its --timestep_conditioning flag).
 LTX2_VIDEO_VAE: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,
     "latent_channels": 128,
     "block_out_channels": (256, 512, 1024, 1024),
-    "down_block_types": ("LTX2VideoDownBlock3D", "LTX2VideoDownBlock3D", "LTX2VideoDownBlock3D", "LTX2VideoDownBlock3D"),
+    "down_block_types": (
+        "LTX2VideoDownBlock3D",
+        "LTX2VideoDownBlock3D",
+        "LTX2VideoDownBlock3D",
+        "LTX2VideoDownBlock3D",
+    ),
     "decoder_block_out_channels": (256, 512, 512, 1024),
     "layers_per_block": (4, 6, 4, 2, 2),
     "decoder_layers_per_block": (4, 6, 4, 2, 2),
@@ -526,9 +542,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "ltx-video": Architecture(
         "LTXPipeline",
         {
-            "transformer": Component(
-                "ltx_transformer", LTX_2B_TRANSFORMER, _SMALL_LTX_TRANSFORMER
-            ),
+            "transformer": Component("ltx_transformer", LTX_2B_TRANSFORMER, _SMALL_LTX_TRANSFORMER),
             "vae": Component("ltx_vae", LTX_VIDEO_VAE, _SMALL_LTX_VIDEO_VAE),
             "text_encoder": _T5,
         },
@@ -558,7 +572,8 @@ def _build_model(kind: str, config: dict[str, Any]) -> Any:
     if kind == "t5":
         from transformers import T5Config, T5EncoderModel
 
-        return T5EncoderModel(T5Config(**config)).eval()
+        encoder: Any = T5EncoderModel(T5Config(**config))
+        return encoder.eval()
     if kind == "gemma3":
         from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
@@ -588,6 +603,7 @@ def _build_model(kind: str, config: dict[str, Any]) -> Any:
         "ltx2_video_vae": diffusers.AutoencoderKLLTX2Video,
         "ltx2_audio_vae": diffusers.AutoencoderKLLTX2Audio,
     }
+    model: Any
     if kind in classes:
         model = classes[kind](**config)
     elif kind == "ltx_upsampler":
@@ -628,7 +644,9 @@ def _building(device: str, dtype: Any) -> Iterator[None]:
 
 def _check(preset: str, scale: str) -> Architecture:
     if preset not in ARCHITECTURES:
-        raise ValueError(f"no architecture for preset {preset!r}: one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"no architecture for preset {preset!r}: one of {', '.join(ARCHITECTURES)}"
+        )
     if scale not in SCALES:
         raise ValueError(f"scale {scale!r} is not one of {', '.join(SCALES)}")
     return ARCHITECTURES[preset]
@@ -716,6 +734,7 @@ def build_pipeline(preset: str, scale: str, device: str, dtype: Any) -> Any:
 
 def _two_stage(pipe: Any, model: Any, family_ltx2: bool) -> Any:
     """`pipe` and its latent upsampler as pippa's loaders pair them (sharing the VAE)."""
+    upsampler: Any
     if family_ltx2:
         from diffusers import LTX2LatentUpsamplePipeline
 

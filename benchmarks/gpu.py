@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its helper modules
 
-from gpu_measure import (  # noqa: E402
+from gpu_measure import (
     CUDA_ONLY_LEVERS,
     LEVERS,
     build_device,
@@ -41,7 +41,7 @@ from gpu_measure import (  # noqa: E402
     place,
     preset_request,
 )
-from gpu_results import (  # noqa: E402
+from gpu_results import (
     PresetResult,
     describe_clip,
     environment,
@@ -86,9 +86,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.device == "cpu" and not args.random_weights:
         parser.error("real weights need a CUDA GPU: add --random-weights for a CPU run")
     if args.device == "cpu" and args.scale == "full":
-        parser.error("a full-size architecture needs a GPU (22B in float32 is 88 GB): --scale small")
+        parser.error(
+            "a full-size architecture needs a GPU (22B in float32 is 88 GB): --scale small"
+        )
     if args.levers == ["all"]:
-        args.levers = [lever for lever in LEVERS if args.device == "cuda" or lever not in CUDA_ONLY_LEVERS]
+        args.levers = [
+            lever for lever in LEVERS if args.device == "cuda" or lever not in CUDA_ONLY_LEVERS
+        ]
     # compile last: it cannot be undone, and each lever gets a fresh pipeline anyway.
     args.levers = sorted(args.levers, key=lambda lever: lever == "compile")
     return args

@@ -218,12 +218,12 @@ def recorded_calls(pipe: Any) -> Iterator[list[tuple[Callable[..., Any], Any, di
         return call
 
     for cls, original in originals.items():
-        cls.__call__ = recording(original)  # type: ignore[method-assign]
+        cls.__call__ = recording(original)
     try:
         yield calls
     finally:
         for cls, original in originals.items():
-            cls.__call__ = original  # type: ignore[method-assign]
+            cls.__call__ = original
 
 
 def replay(calls: list[tuple[Callable[..., Any], Any, dict[str, Any]]]) -> None:
@@ -329,7 +329,11 @@ def lever_settings(lever: str) -> Any:
         return None
     if lever.startswith("attention:"):
         return SpeedSettings(attention=lever.partition(":")[2])
-    return SpeedSettings(**{lever: True})
+    return SpeedSettings(
+        compile=lever == "compile",
+        text_encoder_offload=lever == "text_encoder_offload",
+        channels_last=lever == "channels_last",
+    )
 
 
 def lever_unavailable(lever: str, device: str, offload: bool) -> str | None:

@@ -45,7 +45,9 @@ def environment(device: str, command: str, weights: str, price: float) -> Enviro
         name = torch.cuda.get_device_name(0)
         driver = _nvidia_driver()
     else:
-        name = f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        name = (
+            f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        )
         driver = "n/a"
     return Environment(
         date=datetime.date.today().isoformat(),
