@@ -1,79 +1,205 @@
-"""Seconds per 5 s clip and peak GPU memory, per model preset, on a CUDA machine.
+"""Seconds per 5 s clip, per stage, peak memory and cost, per model preset.
 
-Uses the same core as Modal and the local backend (pippa_cli.ltx). Weights are
-downloaded from Hugging Face on first use (~10-40 GB per preset).
-Run: python benchmarks/gpu.py [--presets ltx-video ltx-distilled] [--runs 2]
+Two modes, the same measurement (gpu_measure.py) through pippa's own render path:
+
+- real weights (default, CUDA only): each preset loads from Hugging Face as pippa loads
+  it (~10-70 GB per preset, downloaded on first use);
+- `--random-weights`: each preset's real architecture built from its config with random
+  weights (architectures.py), nothing downloaded: speed and memory do not depend on the
+  weights' values. `--scale full` (the default on CUDA) is the real size; on a CPU
+  (`--device cpu`) the default is `--scale small` at a small clip size, which proves the
+  instrument works and measures nothing about a GPU.
+
+The pipeline is placed as the Modal container places it (container.needs_offload: LTX-2
+with model CPU offload on a GPU under 100 GB). Per preset at its default size (or
+--width/--height), `--duration` seconds at its own fps: median of `--runs` warm renders
+split into stages, pippa's render against the same diffusers calls made bare, peak memory,
+cost per clip; then each of `--levers` on a fresh pipeline. `--write` writes RESULTS.md.
+
+Run: python benchmarks/gpu.py --random-weights [--presets ltx-video ltx-2] [--runs 3]
+     [--levers fast compile] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import shlex
 import sys
 import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its helper modules
+
+from gpu_measure import (
+    CUDA_ONLY_LEVERS,
+    LEVERS,
+    build_device,
+    lever_unavailable,
+    measure,
+    measure_lever,
+    place,
+    preset_request,
+)
+from gpu_results import (
+    PresetResult,
+    describe_clip,
+    environment,
+    results_markdown,
+    summary_lines,
+)
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+ALL_PRESETS = ("ltx-video", "ltx-distilled", "ltx-hd", "ltx-2", "ltx-2-hd")
+# The small architecture's clip on a CPU: the smallest size every preset renders (a
+# two-stage preset's first stage is at least 64 px a side).
+CPU_SIZE = (128, 128)
+H100_PRICE = 3.95  # $/h (REFERENCES.md's price list)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--presets", nargs="+", default=["ltx-video", "ltx-distilled"])
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--width", type=int, default=768)
-    parser.add_argument("--height", type=int, default=512)
-    parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--duration", type=float, default=5.0)
-    args = parser.parse_args()
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--presets", nargs="+", default=list(ALL_PRESETS), choices=ALL_PRESETS)
+    parser.add_argument("--runs", type=int, default=3, help="timed warm renders (median)")
+    parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--scale", choices=("full", "small"), default=None)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    parser.add_argument("--width", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--height", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of clip")
+    parser.add_argument(
+        "--levers",
+        nargs="*",
+        default=[],
+        metavar="LEVER",
+        help=f"measure each on vs off: {', '.join(LEVERS)} (or 'all')",
+    )
+    parser.add_argument("--price-per-hour", type=float, default=H100_PRICE)
+    parser.add_argument("--write", action="store_true", help=f"write {RESULTS.name}")
+    args = parser.parse_args(argv)
+    if args.scale is None:
+        args.scale = "full" if args.device == "cuda" else "small"
+    if args.runs < 1:
+        parser.error("--runs is at least 1")
+    if args.device == "cpu" and not args.random_weights:
+        parser.error("real weights need a CUDA GPU: add --random-weights for a CPU run")
+    if args.device == "cpu" and args.scale == "full":
+        parser.error(
+            "a full-size architecture needs a GPU (22B in float32 is 88 GB): --scale small"
+        )
+    if args.levers == ["all"]:
+        args.levers = [
+            lever for lever in LEVERS if args.device == "cuda" or lever not in CUDA_ONLY_LEVERS
+        ]
+    # compile last: it cannot be undone, and each lever gets a fresh pipeline anyway.
+    args.levers = sorted(args.levers, key=lambda lever: lever == "compile")
+    return args
 
+
+def clip_size(args: argparse.Namespace, preset: Any) -> tuple[int, int]:
+    if args.width and args.height:
+        return args.width, args.height
+    if args.scale == "small":
+        return CPU_SIZE
+    return preset.width, preset.height
+
+
+def load(args: argparse.Namespace, name: str, where: str) -> Any:
+    """The preset's pipeline on `where` (not yet placed): random or real weights."""
     import torch
 
-    if not torch.cuda.is_available():
-        sys.exit("No CUDA GPU: this benchmark needs one (the tests cover CPU correctness).")
-    from pippa_cli.ltx import RenderRequest, generate_mp4, load_pipeline
-    from pippa_cli.presets import DEFAULT_NEGATIVE_PROMPT, resolve_model
-    from pippa_cli.spec import frames_for
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    if args.random_weights:
+        from architectures import build_pipeline
 
-    frames = frames_for(args.duration, args.fps)
-    print(
-        f"GPU: {torch.cuda.get_device_name(0)}; clip {args.width}x{args.height}, "
-        f"{frames} frames at {args.fps} fps"
-    )
-    for name in args.presets:
-        source = resolve_model(name)
-        start = time.perf_counter()
-        pipe = load_pipeline(source, device="cuda")
-        load_s = time.perf_counter() - start
-        preset = source.defaults
-        request = RenderRequest(
-            prompt="A red fox trots through fresh snow at dawn, its breath visible, the camera "
-            "tracking low beside it as golden light spills across the drifts.",
-            negative_prompt=DEFAULT_NEGATIVE_PROMPT,
-            width=args.width,
-            height=args.height,
-            num_frames=frames,
-            fps=args.fps,
-            steps=preset.steps,
-            guidance=preset.guidance,
-            seed=7,
-            timesteps=list(preset.timesteps) if preset.timesteps else None,
-            decode_timestep=preset.decode_timestep,
-            decode_noise_scale=preset.decode_noise_scale,
-        )
-        generate_mp4(pipe, request)  # warm-up (kernels, allocator)
-        torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(args.runs):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            generate_mp4(pipe, request)
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        peak = torch.cuda.max_memory_allocated() / 2**30
-        print(
-            f"{name:<14} load {load_s:6.1f} s | {statistics.median(times):6.1f} s per clip "
-            f"(median of {args.runs}) | peak {peak:5.1f} GiB"
-        )
-        del pipe
+        return build_pipeline(name, args.scale, where, dtype)
+    from pippa_cli.ltx import load_pipeline
+    from pippa_cli.presets import resolve_model
+
+    return load_pipeline(resolve_model(name), device=where, dtype=str(dtype).split(".")[-1])
+
+
+def fresh(args: argparse.Namespace, name: str, preset: Any) -> tuple[Any, str, float]:
+    """A newly built (or loaded) and placed pipeline: (pipe, where it runs, seconds)."""
+    where, offload = build_device(preset, args.device)
+    start = time.perf_counter()
+    pipe = place(load(args, name, where), args.device, offload)
+    placement = "model CPU offload" if offload else f"resident on {args.device}"
+    return pipe, placement, time.perf_counter() - start
+
+
+def release(pipe: Any, cuda: bool) -> None:
+    import gc
+
+    del pipe
+    gc.collect()
+    if cuda:
+        import torch
+
         torch.cuda.empty_cache()
 
 
+def bench_preset(args: argparse.Namespace, name: str) -> PresetResult:
+    from pippa_cli.presets import PRESETS
+
+    preset = PRESETS[name]
+    cuda = args.device == "cuda"
+    request = preset_request(preset, *clip_size(args, preset), args.duration)
+    pipe, placement, built = fresh(args, name, preset)
+    measured = measure(pipe, request, args.runs, cuda)
+    release(pipe, cuda)
+    result = PresetResult(name, describe_clip(request), placement, built, measured)
+    offload = placement == "model CPU offload"
+    for lever in args.levers:
+        result.levers.append(_one_lever(args, name, preset, request, lever, offload))
+    return result
+
+
+def _one_lever(
+    args: argparse.Namespace, name: str, preset: Any, request: Any, lever: str, offload: bool
+) -> Any:
+    from gpu_measure import LeverResult
+
+    why_not = lever_unavailable(lever, args.device, offload)
+    if why_not:
+        return LeverResult(lever, note=why_not)
+    pipe, _, _ = fresh(args, name, preset)
+    try:
+        return measure_lever(lever, pipe, request, args.device, args.runs, args.device == "cuda")
+    finally:
+        release(pipe, args.device == "cuda")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(
+            "Error: no CUDA GPU here. Run with --random-weights --device cpu to check the "
+            "instrument (the tests cover CPU correctness).",
+            file=sys.stderr,
+        )
+        return 1
+    command = "python benchmarks/gpu.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.random_weights:
+        weights = f"random, {args.scale}-size architecture (benchmarks/architectures.py)"
+    else:
+        weights = "real (Hugging Face)"
+    env = environment(args.device, command, weights, args.price_per_hour)
+    print(f"{env.device}; torch {env.torch}, diffusers {env.diffusers}; weights {weights}")
+    results = []
+    for name in args.presets:
+        result = bench_preset(args, name)
+        results.append(result)
+        print("\n".join(summary_lines(result, env)), flush=True)
+    if args.write:
+        RESULTS.write_text(results_markdown(results, env) + "\n", encoding="utf-8")
+        print(f"wrote {RESULTS}", file=sys.stderr)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
