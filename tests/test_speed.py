@@ -226,3 +226,140 @@ def test_the_text_encoder_visits_the_gpu_only_to_encode():
         ("encoder", "cuda"),
         ("encoder", "runs"),
     ]
+
+
+# --- under model CPU offload --------------------------------------------------------------
+
+
+def test_under_model_cpu_offload_the_text_encoder_is_left_to_it(tiny_ltx2: Path):
+    """LTX-2 on an 80 GB GPU takes turns (container.needs_offload): its hooks already move
+    the text encoder, so pippa adds none of its own. (Offload to the CPU itself here; the
+    offload alone moves a pixel by a level on the CPU, so it is the reference.)"""
+    offloaded = load(tiny_ltx2)
+    offloaded.enable_model_cpu_offload(device="cpu")
+    expected = render(offloaded, ltx2_request())
+    pipe = load(tiny_ltx2)
+    pipe.enable_model_cpu_offload(device="cpu")
+
+    apply_speed(pipe, SpeedSettings(text_encoder_offload=True, channels_last=True), "cpu")
+
+    assert not pipe.text_encoder._forward_pre_hooks
+    assert not pipe.transformer._forward_pre_hooks
+    assert_same(render(pipe, ltx2_request()), expected)
+
+
+# --- with a LoRA --------------------------------------------------------------------------
+
+
+def lora_request(lora: Path) -> RenderRequest:
+    from pippa_cli.ltx_lora import LoraWeights
+
+    weights = LoraWeights(1.0, data=lora.read_bytes(), name=lora.name)
+    return ltx_request(loras=(weights,))
+
+
+def test_a_lora_applies_with_the_text_encoder_offloaded(tiny_model: Path, tmp_path: Path):
+    from diffusers.loaders.lora_base import _func_optionally_disable_offloading
+
+    from tests.test_lora import make_lora
+
+    styled = lora_request(make_lora(tiny_model, tmp_path / "style.safetensors", 1))
+    eager = load(tiny_model)
+    expected = render(eager, styled)
+    pipe = load(tiny_model)
+    apply_speed(pipe, SpeedSettings(text_encoder_offload=True), "cpu")
+    loaded: list[tuple[bool, bool, bool]] = []
+    original = pipe.load_lora_weights
+
+    def load_lora_weights(*args: Any, **kwargs: Any) -> Any:
+        # What diffusers' loader decides just before it loads: offloaded or not.
+        loaded.append(_func_optionally_disable_offloading(pipe))
+        return original(*args, **kwargs)
+
+    pipe.load_lora_weights = load_lora_weights
+    got = render(pipe, styled)
+
+    assert loaded == [(False, False, False)]  # no model CPU offload turned on after it
+    assert not any(hasattr(c, "_hf_hook") for c in pipe.components.values())
+    assert_same(got, expected)
+    assert not np.array_equal(got.frames, render(eager, ltx_request()).frames)
+    assert_same(render(pipe, ltx_request()), render(eager, ltx_request()))  # unloaded
+
+
+# --- compile ------------------------------------------------------------------------------
+
+
+def compiled_blocks(pipe: Any) -> list[Any]:
+    return [m for m in pipe.transformer.modules() if getattr(m, "_compiled_call_impl", None)]
+
+
+def test_compile_renders_within_a_level_and_a_lora_still_applies(tiny_model: Path, tmp_path: Path):
+    """One compile of LTX-Video's block: plain, with a LoRA (peft changes the block: it
+    compiles again), and plain after it, each within 1/255 of eager. No graph breaks."""
+    import torch
+
+    from tests.test_lora import make_lora
+
+    styled = lora_request(make_lora(tiny_model, tmp_path / "style.safetensors", 1))
+    eager = load(tiny_model)
+    pipe = load(tiny_model)
+    apply_speed(pipe, SpeedSettings(compile=True), "cpu")
+    assert len(compiled_blocks(pipe)) == len(pipe.transformer.transformer_blocks)
+    torch._dynamo.utils.counters.clear()
+
+    for request in (ltx_request(), styled, ltx_request()):
+        assert_same(render(pipe, request), render(eager, request), 1)
+
+    assert not torch._dynamo.utils.counters["graph_break"]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # plain, LoRA
+
+
+def test_compile_renders_ltx2_within_a_level(tiny_ltx2: Path):
+    import torch
+
+    expected = plain("ltx-2", tiny_ltx2, {})
+    pipe = load(tiny_ltx2)
+    apply_speed(pipe, SpeedSettings(compile=True), "cpu")
+    assert len(compiled_blocks(pipe)) == len(pipe.transformer.transformer_blocks)
+    torch._dynamo.utils.counters.clear()
+
+    assert_same(render(pipe, ltx2_request()), expected, 1)
+    assert not torch._dynamo.utils.counters["graph_break"]
+
+
+def test_past_the_recompile_limit_a_compiled_model_still_renders(tiny_model: Path):
+    """A warm container meets many clip sizes: once torch stops recompiling, the block runs
+    eagerly rather than failing the render (no fullgraph)."""
+    import torch
+
+    pipe = load(tiny_model)
+    apply_speed(pipe, SpeedSettings(compile=True), "cpu")
+    with torch._dynamo.config.patch(recompile_limit=1):
+        render(pipe, ltx_request(width=32, height=32, num_frames=9))
+        other = render(pipe, ltx_request(width=64, height=32, num_frames=9))
+
+    assert other.frames.shape == (9, 32, 64, 3)
+
+
+# --- refused ------------------------------------------------------------------------------
+
+
+def test_an_unknown_attention_backend_is_refused():
+    with pytest.raises(ValueError, match="'flash' is not one of sdpa, cudnn, efficient, math"):
+        SpeedSettings(attention="flash")
+
+
+@pytest.mark.parametrize("name", ["cudnn", "efficient"])
+def test_a_cuda_only_backend_is_refused_without_cuda(name: str):
+    pipe = SimpleNamespace()  # refused before the pipeline is touched
+
+    with pytest.raises(ValueError, match=f"the {name} attention backend needs a CUDA GPU"):
+        apply_speed(pipe, SpeedSettings(attention=name), "cpu")
+    assert SpeedSettings(attention=name).problem(cuda=True) is None
+
+
+def test_the_settings_say_which_levers_are_on():
+    assert SpeedSettings().describe() == "" and not SpeedSettings().any
+    everything = SpeedSettings(True, "cudnn", True, True)
+    assert everything.describe() == "compile, attention cudnn, text_encoder_offload, channels_last"
+    assert everything.any
