@@ -68,6 +68,14 @@ def ltx_request(**overrides: Any) -> RenderRequest:
     return RenderRequest(**{**fields, **overrides})
 
 
+def ltx_image_request() -> RenderRequest:
+    """From an image: the VAE encodes it (channels-last reaches its encoder too)."""
+    from pippa_cli.ltx import ImageCondition
+    from tests.test_conditioning import png_of
+
+    return ltx_request(images=(ImageCondition(png_of(1), 0, 1.0),))
+
+
 def ltx_hd_request() -> RenderRequest:
     from tests.test_two_stage import request
 
@@ -94,6 +102,7 @@ def ltx_hd(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 # (the model's fixture, the request) for each family and number of stages.
 CASES: dict[str, tuple[str, Callable[[], RenderRequest]]] = {
     "ltx-video": ("tiny_model", ltx_request),
+    "ltx-video from an image": ("tiny_model", ltx_image_request),
     "ltx-video two-stage": ("ltx_hd", ltx_hd_request),
     "ltx-2": ("tiny_ltx2", ltx2_request),
     "ltx-2 two-stage": ("tiny_ltx2_hd", ltx2_hd_request),

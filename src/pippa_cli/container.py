@@ -90,9 +90,9 @@ class Worker:
                 NO_CUDA,
             )
             return
-        if self.failure is not None and self.failure.category in (LOAD, WEIGHTS_MISSING):
+        if self.failure is not None and self.failure.category in (LOAD, WEIGHTS_MISSING, NO_CUDA):
             # A failure kept in a memory snapshot would outlive its cause (weights fetched
-            # since): try once more after every restore.
+            # since; no CUDA while a GPU snapshot was taken): try again after a restore.
             self.load(self.dtype)
         if self.pipe is None or self.placed:
             return

@@ -6,6 +6,11 @@ measures each on and off, and a lever becomes a default only once measured to wi
 - `compile`: regional torch.compile of the transformer's repeated blocks (one block
   compiled, reused by all of them: a fraction of a whole-model compile's time). Kernels
   fuse differently, so frames may differ from eager by float rounding, not in content.
+  A LoRA (ltx_lora.py loads it per render as peft layers inside the blocks) makes torch
+  compile the blocks again for it, and its unloading returns to the first compilation.
+  diffusers' way around that recompile, `enable_lora_hotswap` before the first LoRA and
+  compiling after it, assumes a LoRA is always loaded: pippa renders without one too, so
+  it is not used; the recompile costs time, never correctness (tests/test_speed.py).
 - `attention`: a diffusers attention backend that honours LTX's attention mask.
 - `text_encoder_offload`: the text encoder (T5-XXL ~9 GB, Gemma ~24 GB in bf16) waits on
   the CPU and visits the GPU only to encode, leaving its memory to the denoising.
