@@ -105,10 +105,12 @@ class Worker:
     def _place(self, cuda: bool) -> None:
         """On the GPU whole, or taking turns on it; then the levers (on the CPU it stays
         on in-process: .local(), the tests)."""
+        import torch
+
         from pippa_cli.speed import apply_speed, use_compile_cache
 
         if cuda:
-            gpu_bytes = torch_gpu_bytes()
+            gpu_bytes = torch.cuda.get_device_properties(0).total_memory
             if self.preset is not None and needs_offload(self.preset, gpu_bytes):
                 # Model CPU offload already moves the text encoder: apply_speed leaves it.
                 self.pipe.enable_model_cpu_offload()
@@ -132,12 +134,6 @@ class Worker:
             raise from_exception(exc, UNFIT) from None
         except Exception as exc:
             raise from_exception(exc) from None
-
-
-def torch_gpu_bytes() -> int:
-    import torch
-
-    return int(torch.cuda.get_device_properties(0).total_memory)
 
 
 def needs_offload(preset: Preset, gpu_bytes: int) -> bool:

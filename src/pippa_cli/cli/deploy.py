@@ -43,8 +43,8 @@ def deploy(
         typer.Option(
             "--compile/--no-compile",
             help="torch.compile the transformer's blocks: the first render of each new "
-            "container compiles (cached on the weights Volume), later ones run faster. "
-            "Frames within 1/255 [default: off].",
+            "container compiles (kept on the weights Volume) so that later ones may run "
+            "faster (not measured yet); frames within 1/255 [default: off].",
         ),
     ] = None,
     attention: Annotated[

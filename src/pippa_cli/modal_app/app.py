@@ -135,8 +135,8 @@ class LTX:
                 modal.experimental.stop_fetching_inputs()
         video = self.worker.render(request, publish)
         if CONFIG.compile and not self.cache_committed and not modal.is_local():
-            # The first render compiled: make its kernels visible to the next container
-            # now (Modal otherwise commits a Volume in the background and at shutdown).
+            # The first render compiled: a container's writes to a Volume reach other
+            # containers once committed, and the next cold start should find them.
             self.cache_committed = True
             try:
                 weights.commit()
