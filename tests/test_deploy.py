@@ -23,6 +23,7 @@ from pippa_cli.deploy import MODAL_APP_MODULE, deploy_command, deploy_env
 from pippa_cli.deployment import DeployConfig
 from pippa_cli.errors import UsageError
 from pippa_cli.settings import Settings
+from pippa_cli.speed import SpeedSettings
 from tests.helpers import invoke
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -312,3 +313,91 @@ def test_a_gated_download_with_access_sends_the_token(
     [(_, name, arguments)] = modal_standin.remote_calls
     assert (name, arguments["hf_token"]) == ("download_weights", TOKEN)
     assert TOKEN not in result.stdout + result.stderr
+
+
+LEVERS = ["--compile", "--attention", "cudnn", "--text-encoder-offload", "--channels-last"]
+
+
+# --- the speed levers (speed.py) and GPU snapshots -------------------------------------------
+
+
+def test_the_flags_reach_modal_deploy_and_the_record(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    result = invoke("deploy", *LEVERS, "--gpu-snapshot")
+
+    assert result.exit_code == 0, result.output
+    [(_, kwargs)] = fake_run.calls
+    env = kwargs["env"]
+    assert env["PIPPA_MODAL_COMPILE"] == "1"
+    assert env["PIPPA_MODAL_ATTENTION"] == "cudnn"
+    assert env["PIPPA_MODAL_TEXT_ENCODER_OFFLOAD"] == "1"
+    assert env["PIPPA_MODAL_CHANNELS_LAST"] == "1"
+    assert env["PIPPA_MODAL_GPU_SNAPSHOT"] == "1"
+    record = modal_standin.deployments.data["app:pippa"]
+    assert {k: record[k] for k in ("compile", "attention", "gpu_snapshot")} == {
+        "compile": True,
+        "attention": "cudnn",
+        "gpu_snapshot": True,
+    }
+    assert record["text_encoder_offload"] is True and record["channels_last"] is True
+    assert (
+        "240 s warm; compile, attention cudnn, text_encoder_offload, channels_last; "
+        "GPU snapshots." in result.stderr
+    )
+
+
+def test_by_default_every_lever_is_off(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    result = invoke("deploy")
+
+    assert result.exit_code == 0, result.output
+    env = fake_run.calls[0][1]["env"]
+    assert [env[f"PIPPA_MODAL_{name}"] for name in ("COMPILE", "TEXT_ENCODER_OFFLOAD")] == [
+        "0",
+        "0",
+    ]
+    assert env["PIPPA_MODAL_ATTENTION"] == "" and env["PIPPA_MODAL_GPU_SNAPSHOT"] == "0"
+    assert "240 s warm." in result.stderr
+
+
+def test_a_redeploy_keeps_the_levers_unless_told(
+    modal_credentials: None, fake_run: FakeRun, modal_standin: Any
+):
+    assert invoke("deploy", *LEVERS, "--gpu-snapshot").exit_code == 0
+    assert invoke("deploy", "--timeout", "900").exit_code == 0
+    assert invoke("deploy", "--no-compile", "--attention", "default").exit_code == 0
+    assert invoke("deploy", "--no-gpu-snapshot", "--no-channels-last").exit_code == 0
+
+    envs = [kwargs["env"] for _, kwargs in fake_run.calls]
+    seen = [
+        (e["PIPPA_MODAL_COMPILE"], e["PIPPA_MODAL_ATTENTION"], e["PIPPA_MODAL_GPU_SNAPSHOT"])
+        for e in envs
+    ]
+    assert seen == [("1", "cudnn", "1"), ("1", "cudnn", "1"), ("0", "", "1"), ("0", "", "0")]
+    assert [e["PIPPA_MODAL_CHANNELS_LAST"] for e in envs] == ["1", "1", "1", "0"]
+    assert envs[3]["PIPPA_MODAL_TEXT_ENCODER_OFFLOAD"] == "1"  # never told otherwise
+
+
+@pytest.mark.parametrize("name", ["flash", "sage", "Default", " sdpa"])
+def test_an_unknown_attention_backend_is_refused_before_deploying(
+    modal_credentials: None, fake_run: FakeRun, name: str
+):
+    result = invoke("deploy", "--attention", name)
+
+    assert result.exit_code == 2
+    assert f"--attention {name!r} is not an attention backend" in result.stderr
+    assert "sdpa, cudnn, efficient, math, or default" in result.stderr
+    assert fake_run.calls == []
+
+
+def test_a_record_this_pippa_cannot_read_gives_the_defaults():
+    record = {"compile": "yes", "attention": "flash", "channels_last": 1, "gpu_snapshot": None}
+
+    config = DeployConfig().updated(record, {})
+
+    assert config == DeployConfig()
+    assert DeployConfig().updated({"compile": True, "attention": "math"}, {}).speed == (
+        SpeedSettings(compile=True, attention="math")
+    )

@@ -11,6 +11,8 @@
   any denoising: it is small, and a LoRA per request needs no `pippa deploy --download`.
 - An LTX-2 model too large to sit whole on the GPU with room for a render takes turns on
   it (diffusers' model CPU offload: `needs_offload`).
+- The speed levers chosen at deploy time (speed.py) apply once the pipeline is placed;
+  compiled kernels are kept in `compile_cache` (on the weights Volume).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pippa_cli.remote_errors import (
     from_exception,
     reported_as,
 )
+from pippa_cli.speed import SpeedSettings
 
 
 def weights_key(
@@ -47,17 +50,22 @@ def weights_key(
 class Worker:
     """One container's pipeline, or the reason it has none."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(
+        self, model: str, speed: SpeedSettings | None = None, compile_cache: Path | None = None
+    ) -> None:
         self.model = model
+        self.speed = speed or SpeedSettings()
+        self.compile_cache = compile_cache
         self.pipe: Any = None
         self.failure: RemoteFailure | None = None
         self.dtype = "bfloat16"
         self.preset: Preset | None = None
+        self.placed = False  # on the GPU (or taking turns on it), levers applied
 
     def load(self, dtype: str) -> None:
         """Load on the CPU (before a memory snapshot); keep the failure if it fails."""
         self.dtype = dtype
-        self.pipe, self.failure = None, None
+        self.pipe, self.failure, self.placed = None, None, False
         try:
             with reported_as(REQUEST):
                 source = resolve_model(self.model)
@@ -70,7 +78,8 @@ class Worker:
             self.failure = failure
 
     def to_device(self, need_cuda: bool) -> None:
-        """Move to the GPU; without CUDA on a GPU container, every call is refused."""
+        """Move to the GPU and apply the speed levers; without CUDA on a GPU container,
+        every call is refused. Once placed, a second call changes nothing."""
         import torch
 
         if need_cuda and not torch.cuda.is_available():
@@ -81,20 +90,36 @@ class Worker:
                 NO_CUDA,
             )
             return
-        if self.failure is not None and self.failure.category in (LOAD, WEIGHTS_MISSING):
+        if self.failure is not None and self.failure.category in (LOAD, WEIGHTS_MISSING, NO_CUDA):
             # A failure kept in a memory snapshot would outlive its cause (weights fetched
-            # since): try once more after every restore.
+            # since; no CUDA while a GPU snapshot was taken): try again after a restore.
             self.load(self.dtype)
-        if self.pipe is not None and torch.cuda.is_available():
-            try:
-                with reported_as(LOAD):
-                    gpu_bytes = torch.cuda.get_device_properties(0).total_memory
-                    if self.preset is not None and needs_offload(self.preset, gpu_bytes):
-                        self.pipe.enable_model_cpu_offload()
-                    else:
-                        self.pipe.to("cuda")
-            except RemoteFailure as failure:  # every Exception arrives as one
-                self.pipe, self.failure = None, failure
+        if self.pipe is None or self.placed:
+            return
+        try:
+            with reported_as(LOAD):
+                self._place(torch.cuda.is_available())
+        except RemoteFailure as failure:  # every Exception arrives as one
+            self.pipe, self.failure = None, failure
+
+    def _place(self, cuda: bool) -> None:
+        """On the GPU whole, or taking turns on it; then the levers (on the CPU it stays
+        on in-process: .local(), the tests)."""
+        import torch
+
+        from pippa_cli.speed import apply_speed, use_compile_cache
+
+        if cuda:
+            gpu_bytes = torch.cuda.get_device_properties(0).total_memory
+            if self.preset is not None and needs_offload(self.preset, gpu_bytes):
+                # Model CPU offload already moves the text encoder: apply_speed leaves it.
+                self.pipe.enable_model_cpu_offload()
+            else:
+                self.pipe.to("cuda")
+        if self.speed.compile and self.compile_cache is not None:
+            use_compile_cache(self.compile_cache)
+        apply_speed(self.pipe, self.speed, "cuda" if cuda else "cpu")
+        self.placed = True
 
     def render(self, request: dict[str, Any], on_progress: ProgressCallback) -> bytes:
         if self.failure is not None:

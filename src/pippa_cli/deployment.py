@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pippa_cli.errors import UsageError
+from pippa_cli.speed import ATTENTION_BACKENDS, SpeedSettings
 from pippa_cli.version import __version__
 
 DEPLOYMENTS_DICT = "pippa-deployments"
@@ -36,11 +37,32 @@ class DeployConfig:
     max_containers: int = 4  # GPU containers at once: a bound on spend
     cpu: float = 4.0  # cores requested per GPU container
     memory_mib: int = 32768  # RAM requested per GPU container (the pipeline loads on CPU)
+    # The speed levers (speed.py), applied in the container once the pipeline is placed.
+    compile: bool = False
+    attention: str = ""  # a key of speed.ATTENTION_BACKENDS; "": diffusers' default
+    text_encoder_offload: bool = False
+    channels_last: bool = False
+    # Snapshot the pipeline on the GPU, not only on the CPU (Modal's alpha; opt-in).
+    gpu_snapshot: bool = False
+
+    @property
+    def speed(self) -> SpeedSettings:
+        return SpeedSettings(
+            compile=self.compile,
+            attention=self.attention or None,
+            text_encoder_offload=self.text_encoder_offload,
+            channels_last=self.channels_last,
+        )
 
     def validate(self) -> DeployConfig:
         gpu = self.gpu.strip()
         if not gpu or any(c.isspace() for c in gpu):
             raise UsageError(f"--gpu {self.gpu!r} is not a GPU type", "E.g. H100, A100-80GB, L40S.")
+        if self.attention and self.attention not in ATTENTION_BACKENDS:
+            raise UsageError(
+                f"--attention {self.attention!r} is not an attention backend",
+                f"Choose {', '.join(ATTENTION_BACKENDS)}, or default.",
+            )
         checks = [
             ("--timeout", self.timeout_s, 60, 86400, "seconds"),
             ("--scaledown", self.scaledown_s, 2, 3600, "seconds"),
@@ -64,6 +86,18 @@ class DeployConfig:
             "PIPPA_MODAL_MAX_CONTAINERS": str(self.max_containers),
             "PIPPA_MODAL_CPU": f"{self.cpu:g}",
             "PIPPA_MODAL_MEMORY": str(self.memory_mib),
+            **self.speed_env(),
+        }
+
+    def speed_env(self) -> dict[str, str]:
+        """The settings the container reads when it runs (not only when Modal imports the
+        app to deploy it): they go into the image's environment as well."""
+        return {
+            "PIPPA_MODAL_COMPILE": _flag(self.compile),
+            "PIPPA_MODAL_ATTENTION": self.attention,
+            "PIPPA_MODAL_TEXT_ENCODER_OFFLOAD": _flag(self.text_encoder_offload),
+            "PIPPA_MODAL_CHANNELS_LAST": _flag(self.channels_last),
+            "PIPPA_MODAL_GPU_SNAPSHOT": _flag(self.gpu_snapshot),
         }
 
     def updated(self, record: object, given: Mapping[str, Any]) -> DeployConfig:
@@ -71,8 +105,10 @@ class DeployConfig:
         rerunning `pippa deploy` keeps a custom GPU, timeout, ... unless told otherwise."""
         values = dict(self.__dict__)
         if isinstance(record, dict):
-            for name in ("gpu", "timeout_s", "scaledown_s", "max_containers", "cpu", "memory_mib"):
+            for name in _KEPT:
                 kept = _kept_value(record.get(name), type(values[name]))
+                if name == "attention" and kept not in ATTENTION_BACKENDS:
+                    kept = None  # a backend this pippa does not know: diffusers' default
                 if kept is not None:  # a value this pippa cannot read: the default
                     values[name] = kept
         values.update({k: v for k, v in given.items() if v is not None})
@@ -90,6 +126,11 @@ class DeployConfig:
             max_containers=int(env.get("PIPPA_MODAL_MAX_CONTAINERS", base.max_containers)),
             cpu=float(env.get("PIPPA_MODAL_CPU", base.cpu)),
             memory_mib=int(env.get("PIPPA_MODAL_MEMORY", base.memory_mib)),
+            compile=env.get("PIPPA_MODAL_COMPILE") == "1",
+            attention=env.get("PIPPA_MODAL_ATTENTION", base.attention),
+            text_encoder_offload=env.get("PIPPA_MODAL_TEXT_ENCODER_OFFLOAD") == "1",
+            channels_last=env.get("PIPPA_MODAL_CHANNELS_LAST") == "1",
+            gpu_snapshot=env.get("PIPPA_MODAL_GPU_SNAPSHOT") == "1",
         )
 
     def record(self) -> dict[str, Any]:
@@ -105,6 +146,11 @@ class DeployConfig:
             "max_containers": self.max_containers,
             "cpu": self.cpu,
             "memory_mib": self.memory_mib,
+            "compile": self.compile,
+            "attention": self.attention,
+            "text_encoder_offload": self.text_encoder_offload,
+            "channels_last": self.channels_last,
+            "gpu_snapshot": self.gpu_snapshot,
             "request_fields": RenderRequest.field_names(),
             "presets": sorted(PRESETS),
             # download_weights takes the user's Hugging Face token (gated repositories).
@@ -153,11 +199,33 @@ class Deployment:
         return None
 
 
+# The settings a redeploy keeps from the previous deployment's record unless given.
+_KEPT = (
+    "gpu",
+    "timeout_s",
+    "scaledown_s",
+    "max_containers",
+    "cpu",
+    "memory_mib",
+    "compile",
+    "attention",
+    "text_encoder_offload",
+    "channels_last",
+    "gpu_snapshot",
+)
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
 def _kept_value(value: object, kind: type) -> Any:
     """A previous deployment's setting as this pippa's type, or None when the record holds
     something else (an older or a hand-edited record): deploying must not crash on it."""
     import math
 
+    if kind is bool:
+        return value if isinstance(value, bool) else None
     if value is None or isinstance(value, bool):
         return None
     if kind is str:

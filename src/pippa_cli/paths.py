@@ -18,6 +18,17 @@ def data_dir(home: Path | None = None) -> Path:
     return user_data_path(APP_NAME, appauthor=False)
 
 
+def compile_cache_dir(home: Path | None = None) -> Path:
+    """Where torch.compile keeps its kernels for the local backend (speed.use_compile_cache):
+    the platform's per-user cache dir, or under PIPPA_HOME when that is set."""
+    root = home or _env_home()
+    if root is not None:
+        return root / "cache" / "inductor"
+    from platformdirs import user_cache_path
+
+    return user_cache_path(APP_NAME, appauthor=False) / "inductor"
+
+
 def _env_home() -> Path | None:
     value = os.environ.get("PIPPA_HOME", "").strip()
     return Path(value).expanduser() if value else None

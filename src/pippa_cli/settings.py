@@ -6,12 +6,15 @@ Imported only by commands that run (pydantic-settings is too slow for `--help`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pippa_cli.redaction import register
+
+if TYPE_CHECKING:
+    from pippa_cli.speed import SpeedSettings
 
 DEFAULT_ENHANCE_MODEL = "meta-llama/llama-4-scout-17b-16e-instruct"
 
@@ -47,6 +50,25 @@ class Settings(BaseSettings):
 
     home: Path | None = None
     debug: bool = False
+
+    # The speed levers for the local backend (speed.py; Modal's are `pippa deploy` flags):
+    # PIPPA_COMPILE=1, PIPPA_ATTENTION=cudnn, PIPPA_TEXT_ENCODER_OFFLOAD=1,
+    # PIPPA_CHANNELS_LAST=1. All off by default.
+    compile: bool = False
+    attention: Literal["sdpa", "cudnn", "efficient", "math"] | None = None
+    text_encoder_offload: bool = False
+    channels_last: bool = False
+
+    @property
+    def speed(self) -> SpeedSettings:
+        from pippa_cli.speed import SpeedSettings
+
+        return SpeedSettings(
+            compile=self.compile,
+            attention=self.attention,
+            text_encoder_offload=self.text_encoder_offload,
+            channels_last=self.channels_last,
+        )
 
     @property
     def groq_key(self) -> str | None:

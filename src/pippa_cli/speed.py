@@ -6,17 +6,28 @@ measures each on and off, and a lever becomes a default only once measured to wi
 - `compile`: regional torch.compile of the transformer's repeated blocks (one block
   compiled, reused by all of them: a fraction of a whole-model compile's time). Kernels
   fuse differently, so frames may differ from eager by float rounding, not in content.
+  A LoRA (ltx_lora.py loads it per render as peft layers inside the blocks) makes torch
+  compile the blocks again for it, and its unloading returns to the first compilation.
+  diffusers' way around that recompile, `enable_lora_hotswap` before the first LoRA and
+  compiling after it, assumes a LoRA is always loaded: pippa renders without one too, so
+  it is not used; the recompile costs time, never correctness (tests/test_speed.py).
 - `attention`: a diffusers attention backend that honours LTX's attention mask.
 - `text_encoder_offload`: the text encoder (T5-XXL ~9 GB, Gemma ~24 GB in bf16) waits on
   the CPU and visits the GPU only to encode, leaving its memory to the denoising.
 - `channels_last`: the VAE's 3D convolutions in channels-last layout.
+
+The tests (tests/test_speed.py) render the tiny models of both families, one and two
+stages, with each lever and without: the same frames and sound bit for bit, within 1/255
+for `compile`.
 
 Heavy imports stay inside the functions: `pippa --help` must not import torch.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # pippa's names for the backends that accept LTX's attention mask and ship with torch
@@ -28,7 +39,7 @@ ATTENTION_BACKENDS = {
     "math": "_native_math",
 }
 # torch has these kernels for CUDA only: on a CPU every attention call would fail.
-_CUDA_ONLY = frozenset({"cudnn", "efficient"})
+CUDA_ONLY = frozenset({"cudnn", "efficient"})
 
 
 @dataclass(frozen=True)
@@ -49,28 +60,59 @@ class SpeedSettings:
     def any(self) -> bool:
         return self != SpeedSettings()
 
+    def problem(self, cuda: bool) -> str | None:
+        """Why these settings cannot work on this machine (None if they can)."""
+        if self.attention in CUDA_ONLY and not cuda:
+            return f"the {self.attention} attention backend needs a CUDA GPU"
+        return None
+
+    def describe(self) -> str:
+        """The levers on, for a message: 'compile, attention cudnn' ('' when none)."""
+        on = ["compile"] if self.compile else []
+        if self.attention is not None:
+            on.append(f"attention {self.attention}")
+        on += [name for name in ("text_encoder_offload", "channels_last") if getattr(self, name)]
+        return ", ".join(on)
+
 
 def base_pipelines(pipe: Any) -> Any:
-    """The pipeline holding the transformer: a two-stage wrapper's first pipeline."""
+    """The pipeline holding the transformer: a two-stage wrapper's first pipeline (its
+    upsampler shares that pipeline's VAE)."""
     return getattr(pipe, "pipe", pipe)
 
 
 def apply_speed(pipe: Any, settings: SpeedSettings, device: str) -> None:
-    """Apply `settings` to a pipeline already on `device` (in place; once per load)."""
+    """Apply `settings` to a pipeline already placed for `device` (in place; once per
+    load): on it whole, or taking turns on it (diffusers' model CPU offload).
+
+    Under model CPU offload the text encoder already visits the GPU only while it runs:
+    `text_encoder_offload` is then left to it (two sets of hooks would fight over it).
+    """
     base = base_pipelines(pipe)
-    if settings.attention in _CUDA_ONLY and not device.startswith("cuda"):
-        raise ValueError(f"the {settings.attention} attention backend needs a CUDA GPU")
+    problem = settings.problem(device.startswith("cuda"))
+    if problem:
+        raise ValueError(problem)
     if settings.attention is not None:
         base.transformer.set_attention_backend(ATTENTION_BACKENDS[settings.attention])
     if settings.channels_last:
         import torch
 
         base.vae.to(memory_format=torch.channels_last_3d)
-    if settings.text_encoder_offload:
+    if settings.text_encoder_offload and not takes_turns(base):
         offload_text_encoder(base, device)
     if settings.compile:
-        # fullgraph: a graph break inside a block would silently fall back to eager.
-        base.transformer.compile_repeated_blocks(fullgraph=True)
+        # Not fullgraph: past torch's recompile limit (a warm container sees many clip
+        # sizes, and each LoRA changes the blocks) fullgraph would fail the render after
+        # paying for it; without it the block runs eagerly instead. The tiny models'
+        # blocks compile without a graph break (tests/test_speed.py).
+        base.transformer.compile_repeated_blocks()
+
+
+def takes_turns(pipe: Any) -> bool:
+    """Whether `pipe` is under diffusers' model CPU offload (accelerate's hooks)."""
+    return any(
+        hasattr(getattr(pipe, name, None), "_hf_hook") for name in ("text_encoder", "transformer")
+    )
 
 
 def offload_text_encoder(pipe: Any, device: str) -> None:
@@ -96,3 +138,24 @@ def offload_text_encoder(pipe: Any, device: str) -> None:
 
     encoder.register_forward_pre_hook(onload)
     transformer.register_forward_pre_hook(offload)
+
+
+def use_compile_cache(root: Path) -> Path:
+    """Keep TorchInductor's compiled kernels under `root`, in a folder of this torch
+    version's, with its FX graph and autograd caches on: a later process (a new Modal
+    container, the next local run) loads what an earlier one compiled instead of
+    compiling again. A TORCHINDUCTOR_CACHE_DIR already set wins. Returns the folder."""
+    import torch
+
+    folder = root / f"torch-{torch.__version__}"
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    # Triton's own kernels beside them (inductor bundles most into its cache too).
+    os.environ.setdefault(
+        "TRITON_CACHE_DIR", str(Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) / "triton")
+    )
+    import torch._functorch.config
+    import torch._inductor.config
+
+    torch._inductor.config.fx_graph_cache = True
+    torch._functorch.config.enable_autograd_cache = True
+    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])

@@ -21,7 +21,7 @@ def make_backend(name: str, settings: Settings, *, modal_sdk: ModalSDK | None = 
     if name == "local":
         from pippa_cli.backends.local_backend import LocalBackend
 
-        return LocalBackend()
+        return LocalBackend(settings.speed)
     from pippa_cli.backends.modal_backend import ModalBackend
 
     return ModalBackend(app_name=settings.modal_app, class_name=settings.modal_class, sdk=modal_sdk)

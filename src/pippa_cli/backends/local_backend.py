@@ -9,6 +9,7 @@ from pippa_cli.errors import BackendError, UsageError
 from pippa_cli.install_hint import local_extra_hint
 from pippa_cli.ltx import ProgressCallback, RenderRequest, generate_mp4, load_pipeline
 from pippa_cli.presets import ModelSource
+from pippa_cli.speed import SpeedSettings
 
 if TYPE_CHECKING:
     from pippa_cli.backends.base import CheckStop, OnSubmitted
@@ -20,8 +21,11 @@ class LocalBackend:
 
     name = "local"
     remote = False
-    # One pipeline per process: a batch renders many clips with one load.
-    _pipelines: ClassVar[dict[tuple[str, str | None], Any]] = {}
+    # One pipeline per process (and speed settings): a batch renders many clips with one load.
+    _pipelines: ClassVar[dict[tuple[str, str | None, SpeedSettings], Any]] = {}
+
+    def __init__(self, speed: SpeedSettings | None = None) -> None:
+        self.speed = speed or SpeedSettings()
 
     def capacity(self) -> int | None:
         return 1  # one GPU (or the CPU): renders take turns
@@ -38,8 +42,15 @@ class LocalBackend:
             import torch
         except ImportError as exc:
             raise BackendError(f"local rendering needs {exc.name}", local_extra_hint()) from None
-        warnings = [] if torch.cuda.is_available() else [_cpu_warning()]
-        if (source.location, source.revision) not in self._pipelines:  # loaded: it exists
+        cuda = torch.cuda.is_available()
+        problem = self.speed.problem(cuda)
+        if problem:
+            raise UsageError(
+                f"PIPPA_ATTENTION={self.speed.attention}: {problem}",
+                "Unset PIPPA_ATTENTION, or choose sdpa or math, on this machine.",
+            )
+        warnings = [] if cuda else [_cpu_warning()]
+        if self._key(source) not in self._pipelines:  # loaded: it exists
             warning = check_model(source, report)
             if warning:
                 warnings.append(warning)
@@ -76,12 +87,13 @@ class LocalBackend:
             if check_stop is not None:
                 check_stop()
 
-        key = (source.location, source.revision)
+        key = self._key(source)
         pipe = self._pipelines.get(key)
         if pipe is None:
             report("loading", 0, 1)
             try:
                 pipe = load_pipeline(source)
+                self._speed_up(pipe)
             except (OSError, ValueError) as exc:
                 from pippa_cli.remote_errors import GATED, categorize, gated_error
 
@@ -102,6 +114,21 @@ class LocalBackend:
                 f"--lora: {exc}", "Use a LoRA trained for this model (its family and size)."
             ) from None
 
+    def _key(self, source: ModelSource) -> tuple[str, str | None, SpeedSettings]:
+        return (source.location, source.revision, self.speed)
+
+    def _speed_up(self, pipe: Any) -> None:
+        """The levers of the settings, on the device the pipeline was loaded for (ValueError
+        for one this machine cannot run: preflight refused it already)."""
+        if not self.speed.any:
+            return
+        from pippa_cli.paths import compile_cache_dir
+        from pippa_cli.speed import apply_speed, use_compile_cache
+
+        if self.speed.compile:
+            use_compile_cache(compile_cache_dir())
+        apply_speed(pipe, self.speed, base_device(pipe))
+
     def submit(self, request: RenderRequest, source: ModelSource, on_submitted: OnSubmitted) -> str:
         """Nothing to detach from: the render would run in this process."""
         raise UsageError("--detach needs the Modal backend", "Drop --detach with --backend local.")
@@ -109,6 +136,13 @@ class LocalBackend:
     def cancel(self, call_id: str) -> None:
         """A local render has no call id; Ctrl-C or `pippa cancel` stops it (check_stop)."""
         raise BackendError(f"no remote call {call_id!r}: local renders run in this process")
+
+
+def base_device(pipe: Any) -> str:
+    """The device the pipeline's transformer is on: cuda or cpu."""
+    from pippa_cli.speed import base_pipelines
+
+    return str(base_pipelines(pipe).transformer.device.type)
 
 
 def _cpu_warning() -> str:

@@ -38,6 +38,45 @@ def deploy(
             "[default: 32768]."
         ),
     ] = None,
+    compile: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the transformer's blocks: the first render of each new "
+            "container compiles (kept on the weights Volume) so that later ones may run "
+            "faster (not measured yet); frames within 1/255 [default: off].",
+        ),
+    ] = None,
+    attention: Annotated[
+        str | None,
+        typer.Option(
+            help="Attention kernel: sdpa, cudnn, efficient, math, or default (diffusers' "
+            "choice) [default: default].",
+        ),
+    ] = None,
+    text_encoder_offload: Annotated[
+        bool | None,
+        typer.Option(
+            "--text-encoder-offload/--no-text-encoder-offload",
+            help="Keep the text encoder in CPU RAM except while it encodes: more GPU memory "
+            "for the video, a copy to the GPU per render [default: off].",
+        ),
+    ] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Lay out the VAE's convolutions channels-last [default: off].",
+        ),
+    ] = None,
+    gpu_snapshot: Annotated[
+        bool | None,
+        typer.Option(
+            "--gpu-snapshot/--no-gpu-snapshot",
+            help="Snapshot the model on the GPU too (Modal's alpha GPU memory snapshots): "
+            "shorter cold starts where it restores [default: off].",
+        ),
+    ] = None,
     app_name: Annotated[
         str | None, typer.Option("--app-name", help="Modal app name [env: PIPPA_MODAL_APP].")
     ] = None,
@@ -88,12 +127,21 @@ def deploy(
             "max_containers": max_containers,
             "cpu": cpu,
             "memory_mib": memory,
+            "compile": compile,
+            # "default": diffusers' own choice, which a redeploy must be able to go back to.
+            "attention": "" if attention == "default" else attention,
+            "text_encoder_offload": text_encoder_offload,
+            "channels_last": channels_last,
+            "gpu_snapshot": gpu_snapshot,
         },
         sdk=sdk,
     )
+    levers = [config.speed.describe(), "GPU snapshots" if config.gpu_snapshot else ""]
+    extra = "; ".join(lever for lever in levers if lever)
     out.info(
         f"Deployed {config.app_name}: {config.gpu}, {config.timeout_s} s per render, "
-        f"up to {config.max_containers} containers, {config.scaledown_s} s warm."
+        f"up to {config.max_containers} containers, {config.scaledown_s} s warm"
+        + (f"; {extra}." if extra else ".")
     )
     for model in download or []:
         out.info(f"Downloading {model} weights into the app's cache (once, on a CPU)...")

@@ -10,12 +10,20 @@ for it. Deploy-time settings come from the environment (pippa_cli.deployment.Dep
     PIPPA_MODAL_SCALEDOWN       seconds an idle container stays warm (default 240)
     PIPPA_MODAL_MAX_CONTAINERS  GPU containers at once (default 4)
     PIPPA_MODAL_CPU, PIPPA_MODAL_MEMORY   cores and MiB requested per GPU container
+    PIPPA_MODAL_COMPILE, PIPPA_MODAL_ATTENTION, PIPPA_MODAL_TEXT_ENCODER_OFFLOAD,
+    PIPPA_MODAL_CHANNELS_LAST   the speed levers (pippa_cli.speed), "1" for on
+    PIPPA_MODAL_GPU_SNAPSHOT    "1": snapshot the pipeline on the GPU (Modal's alpha)
+
+Modal imports this module twice: where `pippa deploy` runs it, and again in every
+container, where the deployer's variables are absent. What the container must know when
+it runs (the levers, the snapshot choice) is also written into the image's environment.
 
 There is no web endpoint: the seed's public URL let anyone spend its owner's GPU credit.
 """
 
 # No `from __future__ import annotations`: Modal reads the parameter's type at runtime.
 import contextlib
+from pathlib import Path
 
 import modal
 import modal.experimental
@@ -33,6 +41,14 @@ TIMEOUT_S = CONFIG.timeout_s
 SCALEDOWN_S = CONFIG.scaledown_s
 CLASS_NAME = "LTX"
 CACHE_DIR = "/cache"
+# torch.compile's kernels, on the weights Volume: a new container loads what an earlier
+# one compiled (speed.use_compile_cache: a folder per torch version below it).
+COMPILE_CACHE = f"{CACHE_DIR}/inductor"
+# Read again in the container (see above): the image carries them.
+SPEED_ENV = CONFIG.speed_env()
+# Modal's GPU memory snapshots are an alpha (modal-client issue #4132: restores failing on
+# H100s; modal then starts the container without the snapshot): only when asked for.
+EXPERIMENTAL_OPTIONS = {"enable_gpu_snapshot": True} if CONFIG.gpu_snapshot else None
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
@@ -47,6 +63,7 @@ image = (
             "HF_XET_HIGH_PERFORMANCE": "1",
         }
     )
+    .env(SPEED_ENV)
     # The one generation core, shipped from the installed pippa package.
     .add_local_python_source("pippa_cli")
 )
@@ -72,6 +89,8 @@ app = modal.App(APP_NAME, image=image)
     volumes={CACHE_DIR: weights},
     # Snapshot the CPU-loaded pipeline: later cold starts skip most of the loading.
     enable_memory_snapshot=True,
+    # ... or, with --gpu-snapshot, the pipeline already on the GPU.
+    experimental_options=EXPERIMENTAL_OPTIONS,
 )
 class LTX:
     model: str = modal.parameter(default="ltx-video")
@@ -79,12 +98,18 @@ class LTX:
     @modal.enter(snap=True)
     def load(self) -> None:
         # bf16 for the GPU it will run on; float32 when run in-process (tests, .local()).
-        self.worker = Worker(self.model)
+        self.worker = Worker(self.model, CONFIG.speed, compile_cache())
         self.worker.load("float32" if modal.is_local() else "bfloat16")
+        self.cache_committed = False
+        if CONFIG.gpu_snapshot:
+            # A GPU memory snapshot has the GPU during this phase: it keeps the pipeline
+            # there, levers applied, and a restored container skips the move.
+            self.worker.to_device(need_cuda=not modal.is_local())
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
-        # In-process (.local()) there is no GPU to insist on.
+        # In-process (.local()) there is no GPU to insist on. Already there after a GPU
+        # snapshot: then this only retries a load that failed before it.
         self.worker.to_device(need_cuda=not modal.is_local())
 
     @modal.method()
@@ -108,7 +133,26 @@ class LTX:
             # billed GPU for the scale-down window; Modal starts a fresh one if needed.
             with contextlib.suppress(Exception):
                 modal.experimental.stop_fetching_inputs()
-        return self.worker.render(request, publish)
+        video = self.worker.render(request, publish)
+        if CONFIG.compile and not self.cache_committed and not modal.is_local():
+            # The first render compiled: a container's writes to a Volume reach other
+            # containers once committed, and the next cold start should find them.
+            self.cache_committed = True
+            try:
+                weights.commit()
+            except Exception as exc:  # a cache, never worth failing a paid render for
+                print(f"pippa: compiled kernels not committed: {exc}")
+        return video
+
+
+def compile_cache() -> Path:
+    """Where compiled kernels are kept: the Volume in a container; in-process (tests,
+    .local()) the local backend's folder, as /cache is not there."""
+    if modal.is_local():
+        from pippa_cli.paths import compile_cache_dir
+
+        return compile_cache_dir()
+    return Path(COMPILE_CACHE)
 
 
 # On a CPU container: fetching weights never bills a GPU.
