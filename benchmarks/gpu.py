@@ -162,7 +162,7 @@ def _one_lever(
 ) -> Any:
     from gpu_measure import LeverResult
 
-    why_not = lever_unavailable(lever, args.device, offload)
+    why_not = lever_unavailable(lever, args.device, offload, request)
     if why_not:
         return LeverResult(lever, note=why_not)
     pipe, _, _ = fresh(args, name, preset)
@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = "real (Hugging Face)"
     env = environment(args.device, command, weights, args.price_per_hour)
     print(f"{env.device}; torch {env.torch}, diffusers {env.diffusers}; weights {weights}")
+    print(env.load)
     results = []
     for name in args.presets:
         result = bench_preset(args, name)

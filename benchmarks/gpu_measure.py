@@ -336,16 +336,21 @@ def lever_settings(lever: str) -> Any:
     )
 
 
-def lever_unavailable(lever: str, device: str, offload: bool) -> str | None:
-    """Why `lever` cannot be measured here, or None."""
-    from pippa_cli.ltx import RenderRequest
-
+def lever_unavailable(
+    lever: str, device: str, offload: bool, request: Any | None = None
+) -> str | None:
+    """Why `lever` cannot be measured here (for `request`, when given), or None."""
     if lever not in LEVERS:
         return f"unknown lever (one of {', '.join(LEVERS)})"
     if lever in CUDA_ONLY_LEVERS and not device.startswith("cuda"):
         return "CUDA only"
-    if lever == "fast" and "fast" not in RenderRequest.field_names():
-        return "unavailable: RenderRequest has no `fast` field in this pippa"
+    if lever == "fast" and request is not None:
+        from pippa_cli.step_cache import problem
+
+        # pippa refuses --fast there by design (exit 2): not a failed measurement.
+        reason = problem(request.denoising_steps())
+        if reason is not None:
+            return f"n/a: {reason}"
     if lever == "text_encoder_offload" and offload:
         return "n/a: the pipeline already runs with model CPU offload"
     return None
@@ -355,8 +360,11 @@ def measure_lever(
     lever: str, pipe: Any, request: Any, device: str, runs: int, cuda: bool
 ) -> LeverResult:
     """`lever` on a freshly placed pipeline: the median seconds per clip, or why not."""
-    from pippa_cli.speed import apply_speed
+    from pippa_cli.speed import apply_speed, base_pipelines, takes_turns
 
+    why_not = lever_unavailable(lever, device, takes_turns(base_pipelines(pipe)), request)
+    if why_not:
+        return LeverResult(lever, note=why_not)
     settings = lever_settings(lever)
     try:
         if settings is not None:

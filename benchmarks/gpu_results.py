@@ -32,6 +32,8 @@ class Environment:
     cuda: bool
     weights: str  # "random (full-size architecture)", "random (small architecture)", "real"
     price_per_hour: float
+    # The machine's load when the run began: other work on it makes every figure noise.
+    load: str = ""
 
 
 def environment(device: str, command: str, weights: str, price: float) -> Environment:
@@ -59,7 +61,18 @@ def environment(device: str, command: str, weights: str, price: float) -> Enviro
         cuda=cuda,
         weights=weights,
         price_per_hour=price,
+        load=_load(),
     )
+
+
+def _load() -> str:
+    import os
+
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    busy = load > 0.5 * cores
+    note = ": other work competes for the CPU, so the figures are noisy" if busy else ""
+    return f"load average {load:.1f} on {cores} CPU cores at the start{note}"
 
 
 def _nvidia_driver() -> str:
@@ -136,6 +149,7 @@ def results_markdown(results: list[PresetResult], env: Environment) -> str:
         f"- Date: {env.date}",
         f"- Device: {env.device}",
         f"- Driver: {env.driver}",
+        f"- Machine: {env.load}",
         f"- torch {env.torch}, diffusers {env.diffusers}",
         f"- Weights: {env.weights}",
         f"- Command: `{env.command}`",

@@ -4,7 +4,7 @@ The encode runs on the container's CPU after the GPU has finished (the GPU idles
 meanwhile), so it must cost at most a few percent of a clip's time. The frames are
 synthetic but video-like (a moving scene with smooth gradients, edges and film grain):
 x264's cost depends on content, and random noise would overstate it.
-Run: python benchmarks/mp4_encode.py [--runs 3] [--presets medium fast veryfast]
+Run: python benchmarks/mp4_encode.py [--runs 3] [--encoders veryfast:17 medium:18 ...]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from pippa_cli.mp4 import X264_PRESET, encode_mp4
+from pippa_cli.mp4 import CRF, X264_PRESET, encode_mp4
 
 # (label, width, height, frames, fps, with sound): the presets' default 5 s clips.
 CLIPS = (
@@ -69,10 +69,16 @@ def decoded(mp4: bytes) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--presets", nargs="+", default=[X264_PRESET, "fast", "veryfast"])
+    parser.add_argument(
+        "--encoders",
+        nargs="+",
+        default=[f"{X264_PRESET}:{CRF}", "medium:18", "fast:18"],
+        help="x264 preset:CRF pairs (the first is pippa's)",
+    )
     args = parser.parse_args()
-    print(f"CPU cores: {os.cpu_count()}; median of {args.runs}; crf 18, yuv420p")
-    print(f"{'clip':<36} {'preset':<9} {'seconds':>8} {'MB':>6} {'PSNR dB':>8}")
+    encoders = [(name, int(crf)) for name, crf in (e.split(":") for e in args.encoders)]
+    print(f"CPU cores: {os.cpu_count()}; median of {args.runs}; yuv420p")
+    print(f"{'clip':<36} {'x264':<12} {'seconds':>8} {'MB':>6} {'PSNR dB':>8}")
     for label, width, height, frames, fps, sound in CLIPS:
         video = scene(width, height, frames)
         audio = None
@@ -80,15 +86,15 @@ def main() -> None:
             t = np.arange(round(frames / fps * 48000)) / 48000
             audio = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]) * 0.3
         rate = 48000 if sound else None
-        for preset in args.presets:
+        for preset, crf in encoders:
             times, mp4 = [], b""
             for _ in range(args.runs):
                 start = time.perf_counter()
-                mp4 = encode_mp4(video, fps, {}, audio, rate, x264_preset=preset)
+                mp4 = encode_mp4(video, fps, {}, audio, rate, x264_preset=preset, crf=crf)
                 times.append(time.perf_counter() - start)
             quality = psnr(decoded(mp4), video)
             print(
-                f"{label:<36} {preset:<9} {statistics.median(times):8.2f} "
+                f"{label:<36} {preset + ' ' + str(crf):<12} {statistics.median(times):8.2f} "
                 f"{len(mp4) / 1e6:6.2f} {quality:8.2f}"
             )
 

@@ -252,6 +252,18 @@ def test_a_bad_local_attention_setting_is_a_usage_error(monkeypatch: pytest.Monk
 
     assert result.exit_code == 2
     assert "invalid setting attention" in result.stderr and "PIPPA_ATTENTION" in result.stderr
+    assert "one of sdpa, cudnn, efficient, math, default" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["default", "", "sdpa"])
+def test_the_local_attention_setting_takes_what_deploy_takes(
+    monkeypatch: pytest.MonkeyPatch, value: str
+):
+    from pippa_cli.settings import Settings
+
+    monkeypatch.setenv("PIPPA_ATTENTION", value)
+
+    assert Settings().speed.attention == (value if value == "sdpa" else None)
 
 
 def test_a_cuda_only_attention_without_cuda_is_refused_before_loading(

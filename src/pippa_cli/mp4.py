@@ -35,6 +35,7 @@ def encode_mp4(
     sample_rate: int | None = None,
     *,
     x264_preset: str = X264_PRESET,
+    crf: int = CRF,
 ) -> bytes:
     """frames: uint8 array (frames, height, width, 3) in RGB; audio (optional): float
     samples in -1..1, (channels, samples) or (samples,), mono or stereo, at `sample_rate`.
@@ -61,7 +62,7 @@ def encode_mp4(
             stream.width = width
             stream.height = height
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(CRF), "preset": x264_preset}
+            stream.options = {"crf": str(crf), "preset": x264_preset}
             # Every stream is added before the first packet (that writes the header).
             audio_stream = None if sound is None else _audio_stream(container)
             for array in frames:

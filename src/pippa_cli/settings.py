@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pippa_cli.redaction import register
@@ -55,9 +55,22 @@ class Settings(BaseSettings):
     # PIPPA_COMPILE=1, PIPPA_ATTENTION=cudnn, PIPPA_TEXT_ENCODER_OFFLOAD=1,
     # PIPPA_CHANNELS_LAST=1. All off by default.
     compile: bool = False
-    attention: Literal["sdpa", "cudnn", "efficient", "math"] | None = None
+    attention: str | None = None  # a key of speed.ATTENTION_BACKENDS; "default": None
     text_encoder_offload: bool = False
     channels_last: bool = False
+
+    @field_validator("attention", mode="before")
+    @classmethod
+    def _attention(cls, value: Any) -> Any:
+        """The names `pippa deploy --attention` takes, "default" among them."""
+        from pippa_cli.speed import ATTENTION_BACKENDS
+
+        if value is None or (isinstance(value, str) and value.strip() in ("", "default")):
+            return None
+        if value not in ATTENTION_BACKENDS:
+            names = ", ".join([*ATTENTION_BACKENDS, "default"])
+            raise ValueError(f"{value!r} is not an attention backend (one of {names})")
+        return value
 
     @property
     def speed(self) -> SpeedSettings:
