@@ -42,23 +42,15 @@ def preset_request(preset: Any, width: int, height: int, duration: float) -> Any
     """The RenderRequest pippa sends for `preset` at this size, `duration` seconds at the
     preset's fps, with every setting the preset's (render_request.render_request's rules)."""
     from pippa_cli.limits import needs_vae_tiling
-    from pippa_cli.ltx import RenderRequest, TwoStagePlan
+    from pippa_cli.ltx import RenderRequest
     from pippa_cli.presets import DEFAULT_NEGATIVE_PROMPT
     from pippa_cli.spec import frames_for
 
     frames = frames_for(duration, preset.fps)
     plan = None
     stages = preset.two_stage
-    if stages is not None:  # render_request.two_stage_plan
-        (first_width, first_height), _ = stages.sizes(width, height)
-        plan = TwoStagePlan(
-            first_width=first_width,
-            first_height=first_height,
-            refine_timesteps=stages.refine_timesteps,
-            refine_strength=stages.refine_strength,
-            adain_factor=stages.adain_factor,
-            refine_sigmas=stages.refine_sigmas,
-        )
+    if stages is not None:  # as render_request.two_stage_plan
+        plan = stages.plan(width, height)
     return RenderRequest(
         prompt=PROMPT,
         negative_prompt=DEFAULT_NEGATIVE_PROMPT,

@@ -15,6 +15,10 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pippa_cli.ltx import TwoStagePlan
 
 # Lightricks' recommended negative prompt.
 DEFAULT_NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorted"
@@ -70,6 +74,20 @@ class TwoStage:
             int(height * self.first_scale) // _SPATIAL * _SPATIAL,
         )
         return first, (2 * first[0], 2 * first[1])
+
+    def plan(self, width: int, height: int) -> TwoStagePlan:
+        """The plan a request of this size carries to the core (RenderRequest.two_stage)."""
+        from pippa_cli.ltx import TwoStagePlan
+
+        (first_width, first_height), _ = self.sizes(width, height)
+        return TwoStagePlan(
+            first_width=first_width,
+            first_height=first_height,
+            refine_timesteps=self.refine_timesteps,
+            refine_strength=self.refine_strength,
+            adain_factor=self.adain_factor,
+            refine_sigmas=self.refine_sigmas,
+        )
 
     def size_problem(self, width: int, height: int) -> str | None:
         """Why a clip this size cannot render two-stage (stage one under 64 px, or for

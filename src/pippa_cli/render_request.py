@@ -70,12 +70,4 @@ def two_stage_plan(spec: GenerateSpec) -> TwoStagePlan | None:
     stages = spec.model.defaults.two_stage
     if stages is None or not spec.model.upsampler:
         return None
-    (first_width, first_height), _ = stages.sizes(spec.width, spec.height)
-    return TwoStagePlan(
-        first_width=first_width,
-        first_height=first_height,
-        refine_timesteps=stages.refine_timesteps,
-        refine_strength=stages.refine_strength,
-        adain_factor=stages.adain_factor,
-        refine_sigmas=stages.refine_sigmas,
-    )
+    return stages.plan(spec.width, spec.height)
