@@ -169,3 +169,61 @@ def test_cold_start_needs_random_weights() -> None:
     )
     assert done.returncode == 2 and "add --random-weights" in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_with_compile_two_more_processes_share_one_compile_cache(tmp_path: Path) -> None:
+    """The first compiling process fills the cache folder the second one is given (the
+    Volume-kept cache of a container): three fresh processes, each fully timed."""
+    import architectures
+    import torch
+    from gpu_measure import preset_request
+
+    from pippa_cli.presets import PRESETS
+
+    cold_dir = tmp_path / "cold"
+    cold_dir.mkdir()
+    request = preset_request(PRESETS["ltx-video"], 128, 128, duration=0.4)
+    result = gpu_cold.measure_cold(
+        lambda: architectures.build_pipeline("ltx-video", "small", "cpu", torch.float32),
+        "ltx-video",
+        "small",
+        "cpu",
+        torch.float32,
+        request.to_dict(),
+        cold_dir,
+        warm=1.0,
+        compile_warm=0.5,
+        with_compile=True,
+    )
+    assert not result.skipped
+    labels = [run.label for run in result.runs]
+    assert labels == ["no compile", "compile, empty cache", "compile, cache kept"]
+    for run in result.runs:
+        assert run.note == "" and set(run.phases) == set(gpu_cold.PHASES)
+    assert [run.warm_seconds for run in result.runs] == [1.0, 0.5, 0.5]
+    assert result.cache_bytes is not None and result.cache_bytes > 0
+    assert list(cold_dir.iterdir()) == []
+
+
+def test_the_cold_start_table_has_a_row_per_process_and_the_caveat() -> None:
+    from gpu_results import Environment, cold_markdown
+
+    phases = dict.fromkeys(gpu_cold.PHASES, 2.0)
+    result = gpu_cold.ColdResult("ltx-hd", 10**9, 1.0)
+    result.runs = [
+        gpu_cold.ColdRun("no compile", phases, 4.0),
+        gpu_cold.ColdRun("compile, empty cache", note="failed (exit 1): boom"),
+    ]
+    env = Environment("d", "H100", "1", "t", "d", "c", True, "random", 3.6)
+    table = cold_markdown([result], env)
+    assert "## Cold start" in table and any("network Volume" in line for line in table)
+    header, rule, *rows = [line for line in table if line.startswith("|")]
+    columns = header.count("|")
+    assert rule.count("|") == columns and all(row.count("|") == columns for row in rows)
+    # 10 s in all, 6 s more than a warm clip: a 6 s window, $0.006 idle at $3.60/h.
+    assert rows[0] == (
+        "| ltx-hd | no compile | 2.00 | 2.00 | 2.00 | 2.00 | 2.00 | 10.00 | $0.0100 | 4.00 | "
+        "6.00 | 6 | $0.0060 |"
+    )
+    assert rows[1].startswith("| ltx-hd | compile, empty cache: failed (exit 1): boom | - |")
