@@ -16,8 +16,13 @@ with model CPU offload on a GPU under 100 GB). Per preset at its default size (o
 split into stages, pippa's render against the same diffusers calls made bare, peak memory,
 cost per clip; then each of `--levers` on a fresh pipeline. `--write` writes RESULTS.md.
 
+`--cold-start` (random weights): each preset's pipeline saved to disk (`--cold-dir`) and
+loaded by a fresh process as a new Modal container loads it, every phase timed, and the
+scale-down window that cold start implies (gpu_cold.py); with `--levers compile`, twice more
+sharing one compile cache.
+
 Run: python benchmarks/gpu.py --random-weights [--presets ltx-video ltx-2] [--runs 3]
-     [--levers fast compile] [--write]
+     [--levers fast compile] [--cold-start [--cold-dir DIR]] [--write]
 """
 
 from __future__ import annotations
@@ -77,8 +82,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"measure each on vs off: {', '.join(LEVERS)} (or 'all')",
     )
     parser.add_argument("--price-per-hour", type=float, default=H100_PRICE)
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="time a fresh process's load and first clip per preset (random weights)",
+    )
+    parser.add_argument(
+        "--cold-dir",
+        type=Path,
+        default=None,
+        help="where --cold-start saves each preset's weights (default: the temp dir)",
+    )
     parser.add_argument("--write", action="store_true", help=f"write {RESULTS.name}")
     args = parser.parse_args(argv)
+    if args.cold_start and not args.random_weights:
+        parser.error("--cold-start saves the random-weight pipeline: add --random-weights")
+    if args.cold_dir is not None and not args.cold_dir.is_dir():
+        parser.error(f"--cold-dir {args.cold_dir} is not a directory")
     if args.scale is None:
         args.scale = "full" if args.device == "cuda" else "small"
     if args.runs < 1:
@@ -106,11 +126,16 @@ def clip_size(args: argparse.Namespace, preset: Any) -> tuple[int, int]:
     return preset.width, preset.height
 
 
-def load(args: argparse.Namespace, name: str, where: str) -> Any:
-    """The preset's pipeline on `where` (not yet placed): random or real weights."""
+def torch_dtype(args: argparse.Namespace) -> Any:
+    """bf16 on the GPU as the container loads; float32 on a CPU."""
     import torch
 
-    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    return torch.bfloat16 if args.device == "cuda" else torch.float32
+
+
+def load(args: argparse.Namespace, name: str, where: str) -> Any:
+    """The preset's pipeline on `where` (not yet placed): random or real weights."""
+    dtype = torch_dtype(args)
     if args.random_weights:
         from architectures import build_pipeline
 
@@ -154,7 +179,32 @@ def bench_preset(args: argparse.Namespace, name: str) -> PresetResult:
     offload = placement == "model CPU offload"
     for lever in args.levers:
         result.levers.append(_one_lever(args, name, preset, request, lever, offload))
+    if args.cold_start:
+        result.cold = _cold_start(args, name, preset, request, result)
     return result
+
+
+def _cold_start(
+    args: argparse.Namespace, name: str, preset: Any, request: Any, result: PresetResult
+) -> Any:
+    import tempfile
+
+    from gpu_cold import measure_cold
+
+    where, _ = build_device(preset, args.device)
+    compiled = next((lever for lever in result.levers if lever.lever == "compile"), None)
+    return measure_cold(
+        lambda: load(args, name, where),
+        name,
+        args.scale,
+        args.device,
+        torch_dtype(args),
+        request.to_dict(),
+        args.cold_dir or Path(tempfile.gettempdir()),
+        warm=result.measured.total,
+        compile_warm=compiled.seconds if compiled is not None else None,
+        with_compile="compile" in args.levers,
+    )
 
 
 def _one_lever(

@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpu_cold import CAVEAT, PHASES, ColdResult, ColdRun, window
 from gpu_measure import MP4, OTHER, STAGES, LeverResult, Measured
 
 RATIO_TARGET = 1.03
@@ -19,6 +20,7 @@ class PresetResult:
     build_seconds: float
     measured: Measured
     levers: list[LeverResult] = field(default_factory=list)
+    cold: ColdResult | None = None  # --cold-start
 
 
 @dataclass
@@ -130,7 +132,48 @@ def summary_lines(result: PresetResult, env: Environment) -> list[str]:
     ]
     for lever in result.levers:
         lines.append("  lever " + _lever_text(lever, measured))
+    if result.cold is not None:
+        lines += cold_lines(result.cold, env)
     return lines
+
+
+def cold_lines(cold: ColdResult, env: Environment) -> list[str]:
+    """The cold start's phases per fresh process, its cost and the window it implies."""
+    if cold.skipped:
+        return [f"  cold start: {cold.skipped}"]
+    lines = [
+        f"  cold start (a fresh process; weights {cold.weights_bytes / 1e9:.2f} GB saved to "
+        f"local disk in {cold.saved_seconds:.1f} s):"
+    ]
+    for run in cold.runs:
+        if run.note:
+            lines.append(f"    {run.label}: {run.note}")
+            continue
+        lines.append(f"    {run.label}:")
+        for phase in PHASES:
+            lines.append(f"      {phase:<18} {run.phases[phase]:8.2f} s")
+        lines.append(
+            f"      {'total':<18} {run.total:8.2f} s, ${cost(run.total, env):.4f} at "
+            f"${env.price_per_hour:.2f}/h"
+        )
+        lines.append("      " + _window_text(run, env))
+    if cold.cache_bytes is not None:
+        lines.append(
+            f"    compile cache after the first compile: {cold.cache_bytes / 2**20:.1f} MiB"
+        )
+    lines.append(f"    note: {CAVEAT}")
+    return lines
+
+
+def _window_text(run: ColdRun, env: Environment) -> str:
+    seconds = window(run)
+    if seconds is None or run.warm_seconds is None:
+        return "no warm clip to compare: no window"
+    return (
+        f"warm clip {run.warm_seconds:.2f} s: the cold start adds {run.extra:.2f} s; "
+        f"scale-down window ~{seconds:.0f} s (ski rental), idle cost "
+        f"${cost(seconds, env):.4f} each time the container idles out"
+    )
 
 
 def _lever_text(lever: LeverResult, baseline: Measured) -> str:
@@ -188,7 +231,53 @@ def results_markdown(results: list[PresetResult], env: Environment) -> str:
         for preset, lever, baseline in levers:
             lines.append(_lever_row(preset, lever, baseline))
         lines.append("")
+    colds = [r.cold for r in results if r.cold is not None]
+    if colds:
+        lines += cold_markdown(colds, env)
     return "\n".join(lines)
+
+
+def cold_markdown(colds: list[ColdResult], env: Environment) -> list[str]:
+    """RESULTS.md's cold-start table: a row per fresh process."""
+    head = " | ".join(PHASES)
+    lines = [
+        "## Cold start",
+        "",
+        "Each preset's pipeline saved to local disk, then loaded by a fresh Python process",
+        "as a new Modal container loads it (`pippa_cli.container.Worker`: load on the CPU,",
+        "placement, first clip with its MP4 encode), every phase timed. *extra*: the total",
+        "less a warm clip with the same levers; *window*: the scale-down window the ski-rental",
+        "rule gives (about one cold start's extra seconds: never more than twice the best",
+        "choice), and its idle cost each time a container idles out. "
+        f"Cost at ${env.price_per_hour:.2f}/h.",
+        "",
+        f"**A lower bound for the load:** {CAVEAT}",
+        "",
+        f"| preset | process | {head} | total s | cost | warm clip s | extra s | window s | "
+        "idle cost |",
+        "| --- | --- | " + "--- | " * len(PHASES) + "--- | --- | --- | --- | --- | --- |",
+    ]
+    blank = " | ".join("-" for _ in range(len(PHASES) + 6))
+    for cold in colds:
+        if cold.skipped:
+            lines.append(f"| {cold.preset} | {cold.skipped} | {blank} |")
+            continue
+        for run in cold.runs:
+            if run.note:
+                lines.append(f"| {cold.preset} | {run.label}: {run.note} | {blank} |")
+                continue
+            phases = " | ".join(f"{run.phases[phase]:.2f}" for phase in PHASES)
+            seconds = window(run)
+            warm = "-" if run.warm_seconds is None else f"{run.warm_seconds:.2f}"
+            extra = "-" if run.extra is None else f"{run.extra:.2f}"
+            idle = "-" if seconds is None else f"${cost(seconds, env):.4f}"
+            lines.append(
+                f"| {cold.preset} | {run.label} | {phases} | {run.total:.2f} | "
+                f"${cost(run.total, env):.4f} | {warm} | {extra} | "
+                f"{'-' if seconds is None else f'{seconds:.0f}'} | {idle} |"
+            )
+    lines.append("")
+    return lines
 
 
 def _preset_table(result: PresetResult, env: Environment) -> list[str]:

@@ -242,6 +242,50 @@ def test_the_worker_compiles_with_its_cache(
     assert torch._functorch.config.enable_autograd_cache
 
 
+_CACHE_AFTER_DIFFUSERS = """
+import os, sys
+from pathlib import Path
+import diffusers  # what the container has imported by the time it places the pipeline
+before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+from pippa_cli.speed import use_compile_cache
+print(before)
+print(use_compile_cache(Path(sys.argv[1])))
+print(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+"""
+
+
+@pytest.mark.slow
+def test_the_kept_compile_cache_wins_over_the_default_importing_diffusers_sets(tmp_path: Path):
+    """A fresh process (a new container): importing diffusers writes torch's default cache
+    folder into the environment; the Volume's cache must still be the one used, while a
+    folder the user set stays theirs."""
+    import torch
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+    }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src")
+    command = [sys.executable, "-c", _CACHE_AFTER_DIFFUSERS, str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    default, chosen, used = done.stdout.split()
+    folder = str(tmp_path / f"torch-{torch.__version__}")
+    assert default != folder  # torch's own, already set
+    assert chosen == used == folder
+    mine = str(tmp_path / "mine")
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**env, "TORCHINDUCTOR_CACHE_DIR": mine},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[1:] == [mine, mine]
+
+
 # --- the local backend ----------------------------------------------------------------------
 
 

@@ -144,11 +144,15 @@ def use_compile_cache(root: Path) -> Path:
     """Keep TorchInductor's compiled kernels under `root`, in a folder of this torch
     version's, with its FX graph and autograd caches on: a later process (a new Modal
     container, the next local run) loads what an earlier one compiled instead of
-    compiling again. A TORCHINDUCTOR_CACHE_DIR already set wins. Returns the folder."""
+    compiling again. A TORCHINDUCTOR_CACHE_DIR set by the user wins; torch's own default
+    does not (importing diffusers writes it into the environment: torch's cache_dir()
+    does, so it is there by the time this runs). Returns the folder."""
     import torch
 
     folder = root / f"torch-{torch.__version__}"
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or _is_torch_default(current):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     # Triton's own kernels beside them (inductor bundles most into its cache too).
     os.environ.setdefault(
         "TRITON_CACHE_DIR", str(Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) / "triton")
@@ -159,3 +163,12 @@ def use_compile_cache(root: Path) -> Path:
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
     return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+
+
+def _is_torch_default(cache_dir: str) -> bool:
+    """Whether `cache_dir` is the inductor cache torch picks when none is set."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # an older torch: it does not write its default back
+        return False
+    return os.path.abspath(cache_dir) == os.path.abspath(default_cache_dir())
