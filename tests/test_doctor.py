@@ -283,9 +283,24 @@ def test_app_deployed(modal_credentials: None, modal_standin: ModalStandIn):
         "name": "modal app",
         "status": "ok",
         "message": f"app 'pippa' is deployed (pippa {pippa_cli.__version__}, H100, "
-        "1800 s per render, up to 4 containers)",
+        "1800 s per render, up to 4 containers; speed levers: none)",
         "hint": None,
     }
+
+
+def test_the_deployed_speed_levers_are_shown(
+    modal_credentials: dict[str, object], modal_standin: ModalStandIn
+):
+    from pippa_cli.deployment import DeployConfig
+
+    config = DeployConfig(compile=True, attention="cudnn", gpu_snapshot=True)
+    modal_credentials["app:pippa"] = config.record()
+    app_lookup_succeeds(modal_standin)
+
+    result = doctor("--json")
+
+    message = json_checks(result.stdout)["modal app"]["message"]
+    assert message.endswith("; speed levers: compile, attention cudnn; GPU snapshots)")
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,11 @@ class DeployConfig:
             channels_last=self.channels_last,
         )
 
+    def levers(self) -> str:
+        """The speed levers deployed, for a message ('' when none)."""
+        on = [self.speed.describe(), "GPU snapshots" if self.gpu_snapshot else ""]
+        return "; ".join(lever for lever in on if lever)
+
     def validate(self) -> DeployConfig:
         gpu = self.gpu.strip()
         if not gpu or any(c.isspace() for c in gpu):

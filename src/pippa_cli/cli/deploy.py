@@ -136,8 +136,7 @@ def deploy(
         },
         sdk=sdk,
     )
-    levers = [config.speed.describe(), "GPU snapshots" if config.gpu_snapshot else ""]
-    extra = "; ".join(lever for lever in levers if lever)
+    extra = config.levers()
     out.info(
         f"Deployed {config.app_name}: {config.gpu}, {config.timeout_s} s per render, "
         f"up to {config.max_containers} containers, {config.scaledown_s} s warm"
