@@ -93,6 +93,22 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
+def python_probe(source: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """Run `source` in a fresh Python (what a new process or container would see) and
+    return the JSON object its last line of output prints."""
+    proc = subprocess.run(
+        [sys.executable, "-c", source],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
+
+
 def run_pippa(
     *args: str | bytes,
     input: bytes = b"",

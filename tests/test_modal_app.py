@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures_ltx import probe, tiny_model_fixture  # noqa: F401
-from tests.helpers import call_modal_local
+from tests.helpers import call_modal_local, python_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -265,16 +265,7 @@ def test_containers_are_bounded_and_sized_from_the_deploy_settings():
         "PIPPA_MODAL_CPU": "6",
         "PIPPA_MODAL_MEMORY": "49152",
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", _SPEC_PROBE],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    found = python_probe(_SPEC_PROBE, env)
     if "error" in found:
         pytest.skip(f"modal does not expose the class's settings offline: {found['error']}")
     assert found == {"cpu": 6.0, "memory": 49152, "max_containers": 3}

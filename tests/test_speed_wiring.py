@@ -6,7 +6,6 @@ local backend. That the levers leave the frames as they were: tests/test_speed.p
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pippa_cli.deploy import deploy_env
 from pippa_cli.deployment import DeployConfig
 from pippa_cli.speed import SpeedSettings
 from tests.fixtures_ltx import decode_frames, small_args
-from tests.helpers import invoke
+from tests.helpers import invoke, python_probe
 
 # --- the app: what the container reads back ----------------------------------------------
 
@@ -42,17 +41,7 @@ print(json.dumps(found))
 
 
 def probe_app(env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _APP_PROBE],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return found
+    return python_probe(_APP_PROBE, env)
 
 
 def test_the_container_reads_the_levers_from_the_image_alone():
