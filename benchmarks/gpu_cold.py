@@ -146,6 +146,8 @@ def run_child(
         dtype,
         "--request",
         handle.name,
+        "--preset",
+        preset,
     ]
     if compile_cache is not None:
         command += ["--compile-cache", str(compile_cache)]
@@ -197,8 +199,12 @@ def measure_cold(
     work = Path(tempfile.mkdtemp(prefix=f"pippa-cold-{preset}-", dir=cold_dir))
     try:
         begin = time.perf_counter()
-        pipe = pipe_builder()
-        model = save_pipeline(pipe, work / "model")
+        try:
+            pipe = pipe_builder()
+            model = save_pipeline(pipe, work / "model")
+        except Exception as exc:  # disk full, out of memory: a finding, not the run's end
+            result.skipped = f"failed to build or save: {type(exc).__name__}: {exc}"[:200]
+            return result
         del pipe  # the fresh processes need the memory (and the GPU's)
         _release(device)
         result.saved_seconds = time.perf_counter() - begin
@@ -232,9 +238,15 @@ def _release(device: str) -> None:
 
 def window(run: ColdRun) -> float | None:
     """The ski-rental scale-down window for this cold start: its extra seconds, rounded
-    up to whole seconds (Modal's scaledown_window takes an integer)."""
+    up to whole seconds (Modal's scaledown_window takes an integer), within what
+    `pippa deploy --scaledown` takes."""
+    from pippa_cli.deployment import SCALEDOWN_RANGE
+
     extra = run.extra
-    return None if extra is None else float(max(1, int(-(-extra // 1))))
+    if extra is None:
+        return None
+    low, high = SCALEDOWN_RANGE  # what `pippa deploy --scaledown` takes
+    return float(min(high, max(low, int(-(-extra // 1)))))
 
 
 # --- The fresh process: only the standard library before its clock starts ---------------
@@ -248,18 +260,23 @@ def child_main(argv: list[str]) -> int:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--request", type=Path, required=True)
     parser.add_argument("--compile-cache", type=Path, default=None)
+    parser.add_argument("--preset", default="ltx-video", help="the preset the model is")
     args = parser.parse_args(argv)
     request = json.loads(args.request.read_text("utf-8"))
     cuda = args.device.startswith("cuda")
     phases: dict[str, float] = {}
 
     begin = time.perf_counter()
-    import diffusers  # noqa: F401
+    import diffusers
     import torch
 
     from pippa_cli import container, ltx  # noqa: F401
+    from pippa_cli.presets import PRESETS
     from pippa_cli.speed import SpeedSettings
 
+    # diffusers and transformers import lazily: the pipeline's module (and with it its
+    # models' and its text encoder's) would otherwise be imported, and timed, in the load.
+    getattr(diffusers, PRESETS[args.preset].pipeline_class)
     phases[IMPORTS] = time.perf_counter() - begin
 
     def clock() -> float:

@@ -154,7 +154,9 @@ def test_the_window_is_the_cold_starts_extra_seconds_rounded_up() -> None:
     run = gpu_cold.ColdRun("no compile", dict.fromkeys(gpu_cold.PHASES, 10.0), warm_seconds=7.5)
     assert run.total == 50.0 and run.extra == 42.5
     assert gpu_cold.window(run) == 43
-    assert gpu_cold.window(gpu_cold.ColdRun("x", {gpu_cold.FIRST: 1.0}, 2.0)) == 1
+    # Under a second more than a warm clip: the shortest window `pippa deploy` takes.
+    assert gpu_cold.window(gpu_cold.ColdRun("x", {gpu_cold.FIRST: 1.0}, 2.0)) == 2
+    assert gpu_cold.window(gpu_cold.ColdRun("x", {gpu_cold.FIRST: 9999.0}, 1.0)) == 3600
     assert gpu_cold.window(gpu_cold.ColdRun("x", {gpu_cold.FIRST: 1.0})) is None
 
 

@@ -368,7 +368,17 @@ def test_a_cuda_only_backend_is_refused_without_cuda(name: str):
 
 
 def test_the_settings_say_which_levers_are_on():
-    assert SpeedSettings().describe() == "" and not SpeedSettings().any
-    everything = SpeedSettings(True, "cudnn", True, True)
-    assert everything.describe() == "compile, attention cudnn, text_encoder_offload, channels_last"
-    assert everything.any
+    from pippa_cli.deployment import DeployConfig
+
+    assert DeployConfig().levers() == "" and not SpeedSettings().any
+    everything = DeployConfig(
+        compile=True,
+        attention="cudnn",
+        text_encoder_offload=True,
+        channels_last=True,
+        gpu_snapshot=True,
+    )
+    assert everything.levers() == (
+        "compile, attention cudnn, text_encoder_offload, channels_last; GPU snapshots"
+    )
+    assert everything.speed.any

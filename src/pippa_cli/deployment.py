@@ -20,6 +20,8 @@ from pippa_cli.speed import ATTENTION_BACKENDS, SpeedSettings
 from pippa_cli.version import __version__
 
 DEPLOYMENTS_DICT = "pippa-deployments"
+# The scale-down windows `pippa deploy --scaledown` takes, in seconds.
+SCALEDOWN_RANGE = (2, 3600)
 
 
 def app_key(app_name: str) -> str:
@@ -56,8 +58,7 @@ class DeployConfig:
 
     def levers(self) -> str:
         """The speed levers deployed, for a message ('' when none)."""
-        on = [self.speed.describe(), "GPU snapshots" if self.gpu_snapshot else ""]
-        return "; ".join(lever for lever in on if lever)
+        return deployed_levers(self.__dict__)
 
     def validate(self) -> DeployConfig:
         gpu = self.gpu.strip()
@@ -70,7 +71,7 @@ class DeployConfig:
             )
         checks = [
             ("--timeout", self.timeout_s, 60, 86400, "seconds"),
-            ("--scaledown", self.scaledown_s, 2, 3600, "seconds"),
+            ("--scaledown", self.scaledown_s, *SCALEDOWN_RANGE, "seconds"),
             ("--max-containers", self.max_containers, 1, 100, "containers"),
             ("--cpu", self.cpu, 0.25, 64, "cores"),
             ("--memory", self.memory_mib, 1024, 344064, "MiB"),
@@ -204,6 +205,22 @@ class Deployment:
         return None
 
 
+def deployed_levers(record: object) -> str:
+    """The speed levers a deployment (its record, or its settings) runs with, for a
+    message: 'compile, attention cudnn; GPU snapshots' ('' when none). Read as recorded,
+    not as this pippa would redeploy them: a backend a newer pippa deployed is named."""
+    if not isinstance(record, Mapping):
+        return ""
+    on = [name for name in ("compile",) if record.get(name) is True]
+    attention = record.get("attention")
+    if isinstance(attention, str) and attention.isprintable() and attention:
+        unknown = "" if attention in ATTENTION_BACKENDS else " (unknown to this pippa)"
+        on.append(f"attention {attention}{unknown}")
+    on += [name for name in ("text_encoder_offload", "channels_last") if record.get(name) is True]
+    snapshots = "GPU snapshots" if record.get("gpu_snapshot") is True else ""
+    return "; ".join(part for part in (", ".join(on), snapshots) if part)
+
+
 # The settings a redeploy keeps from the previous deployment's record unless given.
 _KEPT = (
     "gpu",
@@ -235,9 +252,9 @@ def _kept_value(value: object, kind: type) -> Any:
         return None
     if kind is str:
         return value if isinstance(value, str) and value.isprintable() and value else None
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return None
     try:
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return None
         return kind(value)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError):  # e.g. an int too large for a float
         return None

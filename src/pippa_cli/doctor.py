@@ -194,7 +194,7 @@ def check_modal(settings: Settings, sdk: ModalSDK | None = None) -> list[Check]:
 
 def _deployed(app_name: str, record: object) -> Check:
     """The deployed app, as its deployment record describes it."""
-    from pippa_cli.deployment import DeployConfig, Deployment
+    from pippa_cli.deployment import Deployment, deployed_levers
 
     deployment = Deployment.from_record(record)
     if deployment is None:
@@ -208,7 +208,7 @@ def _deployed(app_name: str, record: object) -> Check:
     described = (
         f"app {app_name!r} is deployed (pippa {deployment.pippa_version}, {deployment.gpu}, "
         f"{deployment.timeout_s} s per render, up to {deployment.max_containers} containers"
-        f"; speed levers: {DeployConfig().updated(record, {}).levers() or 'none'})"
+        f"; speed levers: {deployed_levers(record) or 'none'})"
     )
     if deployment.pippa_version != __version__:
         return Check(

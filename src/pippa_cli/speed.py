@@ -66,14 +66,6 @@ class SpeedSettings:
             return f"the {self.attention} attention backend needs a CUDA GPU"
         return None
 
-    def describe(self) -> str:
-        """The levers on, for a message: 'compile, attention cudnn' ('' when none)."""
-        on = ["compile"] if self.compile else []
-        if self.attention is not None:
-            on.append(f"attention {self.attention}")
-        on += [name for name in ("text_encoder_offload", "channels_last") if getattr(self, name)]
-        return ", ".join(on)
-
 
 def base_pipelines(pipe: Any) -> Any:
     """The pipeline holding the transformer: a two-stage wrapper's first pipeline (its
