@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from pippa_cli.ltx_two_stage import base_pipeline
+
 PROMPT = (
     "A red fox trots through fresh snow at dawn, its breath visible, the camera tracking low "
     "beside it as golden light spills across the drifts."
@@ -97,11 +99,6 @@ def place(pipe: Any, device: str, offload: bool) -> Any:
     return pipe.to(device)
 
 
-def base(pipe: Any) -> Any:
-    """The pipeline holding the models: a two-stage pair's first."""
-    return getattr(pipe, "pipe", pipe)
-
-
 class StageClock:
     """Seconds per stage of one render, from hooks on the pipeline's models."""
 
@@ -156,7 +153,7 @@ class StageClock:
         self._undo.append(lambda: delattr(owner, method))
 
     def attach(self, pipe: Any) -> StageClock:
-        models = base(pipe)
+        models = base_pipeline(pipe)
         self.hook(models.text_encoder, "text encoding")
         self.hook(getattr(models, "connectors", None), "text encoding")
         self.hook(models.transformer, "denoising")
@@ -195,7 +192,7 @@ def recorded_calls(pipe: Any) -> Iterator[list[tuple[Callable[..., Any], Any, di
     """Every diffusers pipeline call pippa's render makes: (the class's __call__, the
     pipeline, its keywords), to replay bare. The classes' __call__ is swapped while
     recording (a call on an instance looks it up on its class)."""
-    owners = [base(pipe)]
+    owners = [base_pipeline(pipe)]
     if getattr(pipe, "upsampler", None) is not None:
         owners.append(pipe.upsampler)
     calls: list[tuple[Callable[..., Any], Any, dict[str, Any]]] = []
@@ -352,9 +349,9 @@ def measure_lever(
     lever: str, pipe: Any, request: Any, device: str, runs: int, cuda: bool
 ) -> LeverResult:
     """`lever` on a freshly placed pipeline: the median seconds per clip, or why not."""
-    from pippa_cli.speed import apply_speed, base_pipelines, takes_turns
+    from pippa_cli.speed import apply_speed, takes_turns
 
-    why_not = lever_unavailable(lever, device, takes_turns(base_pipelines(pipe)), request)
+    why_not = lever_unavailable(lever, device, takes_turns(base_pipeline(pipe)), request)
     if why_not:
         return LeverResult(lever, note=why_not)
     settings = lever_settings(lever)

@@ -255,7 +255,7 @@ def render(
     """Run the diffusion and decode: the frames, and the sound of a model that has it."""
     from pippa_cli.ltx2 import is_ltx2
     from pippa_cli.ltx_lora import applied_loras
-    from pippa_cli.ltx_two_stage import TwoStagePipelines
+    from pippa_cli.ltx_two_stage import base_pipeline
     from pippa_cli.step_cache import cached_steps
 
     report = on_progress or (lambda stage, step, total: None)
@@ -268,7 +268,7 @@ def render(
         raise ValueError("sigmas and guidance terms are LTX-2's: this is an LTX-Video model")
     # Loaded for this render, unloaded after it however it ends (a misfit: before denoising);
     # on the transformer both passes of a two-stage render share. So is --fast's cache.
-    base = pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
+    base = base_pipeline(pipe)
     cached = request.denoising_steps() if request.fast else None
     with applied_loras(base, request.loras), cached_steps(base.transformer, cached):
         if ltx2:
@@ -288,10 +288,9 @@ def _render_frames(
         from pippa_cli.ltx_two_stage import render_two_stage
 
         return render_two_stage(pipe, request, report)
-    from pippa_cli.ltx_two_stage import TwoStagePipelines
+    from pippa_cli.ltx_two_stage import base_pipeline
 
-    if isinstance(pipe, TwoStagePipelines):  # an HD model asked for one stage renders one
-        pipe = pipe.pipe
+    pipe = base_pipeline(pipe)  # an HD model asked for one stage renders one
     total = request.denoising_steps()
     report("denoising", 0, total)
     set_tiling(pipe, request.vae_tiling)

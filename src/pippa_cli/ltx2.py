@@ -89,13 +89,13 @@ def check_request(request: RenderRequest) -> None:
 def render_ltx2(pipe: Any, request: RenderRequest, report: ProgressCallback) -> Rendered:
     """Run the request; frames and the sound track (None when the request has no audio)."""
     from pippa_cli.ltx import call_arguments, cpu_generator, set_tiling, step_reporter
-    from pippa_cli.ltx2_two_stage import LTX2TwoStage, render_two_stage
+    from pippa_cli.ltx2_two_stage import render_two_stage
+    from pippa_cli.ltx_two_stage import base_pipeline
 
     check_request(request)
     if request.two_stage is not None:
         return render_two_stage(pipe, request, report)
-    if isinstance(pipe, LTX2TwoStage):  # an HD model asked for one stage renders one
-        pipe = pipe.pipe
+    pipe = base_pipeline(pipe)  # an HD model asked for one stage renders one
     set_tiling(pipe, request.vae_tiling)
     total = request.denoising_steps()
     report("denoising", 0, total)

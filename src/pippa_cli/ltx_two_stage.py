@@ -64,6 +64,12 @@ class TwoStagePipelines:
         self.upsampler.latent_upsampler.to("cuda")
 
 
+def base_pipeline(pipe: Any) -> Any:
+    """The pipeline holding the models: a two-stage pair's first (its upsampler shares
+    that pipeline's VAE), else `pipe` itself."""
+    return pipe.pipe if isinstance(pipe, TwoStagePipelines) else pipe
+
+
 def load_upsampler(
     pipe: Any, source: ModelSource, dtype: Any, local_files_only: bool
 ) -> TwoStagePipelines:

@@ -67,12 +67,6 @@ class SpeedSettings:
         return None
 
 
-def base_pipelines(pipe: Any) -> Any:
-    """The pipeline holding the transformer: a two-stage wrapper's first pipeline (its
-    upsampler shares that pipeline's VAE)."""
-    return getattr(pipe, "pipe", pipe)
-
-
 def apply_speed(pipe: Any, settings: SpeedSettings, device: str) -> None:
     """Apply `settings` to a pipeline already placed for `device` (in place; once per
     load): on it whole, or taking turns on it (diffusers' model CPU offload).
@@ -80,7 +74,9 @@ def apply_speed(pipe: Any, settings: SpeedSettings, device: str) -> None:
     Under model CPU offload the text encoder already visits the GPU only while it runs:
     `text_encoder_offload` is then left to it (two sets of hooks would fight over it).
     """
-    base = base_pipelines(pipe)
+    from pippa_cli.ltx_two_stage import base_pipeline
+
+    base = base_pipeline(pipe)
     problem = settings.problem(device.startswith("cuda"))
     if problem:
         raise ValueError(problem)

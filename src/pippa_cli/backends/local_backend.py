@@ -140,9 +140,9 @@ class LocalBackend:
 
 def base_device(pipe: Any) -> str:
     """The device the pipeline's transformer is on: cuda or cpu."""
-    from pippa_cli.speed import base_pipelines
+    from pippa_cli.ltx_two_stage import base_pipeline
 
-    return str(base_pipelines(pipe).transformer.device.type)
+    return str(base_pipeline(pipe).transformer.device.type)
 
 
 def _cpu_warning() -> str:
